@@ -1,0 +1,87 @@
+/// One forward-only schema step. Versions are dense and never reused; a
+/// released migration is never edited, only followed by a new one.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    /// The statements for a dialect; shared SQL unless the databases differ.
+    let statements: @Sendable (DatabaseDialect) -> [String]
+
+    init(version: Int, name: String, statements: @escaping @Sendable (DatabaseDialect) -> [String]) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+    }
+}
+
+extension Migration {
+    /// Every migration this build knows, in order.
+    public static let all: [Migration] = [
+        auditTrail,
+    ]
+
+    static let auditTrail = Migration(version: 1, name: "audit trail") { dialect in
+        var statements = [
+            """
+            CREATE TABLE audit_records (
+                seq BIGINT PRIMARY KEY,
+                time TEXT NOT NULL,
+                node TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                request_id TEXT NOT NULL,
+                source_ip TEXT NOT NULL,
+                details TEXT NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL UNIQUE
+            )
+            """,
+            "CREATE INDEX audit_records_time ON audit_records (time)",
+            """
+            CREATE TABLE audit_checkpoints (
+                seq BIGINT PRIMARY KEY,
+                hash TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                signature TEXT NOT NULL,
+                time TEXT NOT NULL
+            )
+            """,
+        ]
+        statements += appendOnlyTriggers(table: "audit_records", dialect: dialect)
+        statements += appendOnlyTriggers(table: "audit_checkpoints", dialect: dialect)
+        return statements
+    }
+
+    /// Triggers that make a table append-only for everyone, the table owner
+    /// included: any `UPDATE`, `DELETE` (and on PostgreSQL `TRUNCATE`) fails.
+    static func appendOnlyTriggers(table: String, dialect: DatabaseDialect) -> [String] {
+        switch dialect {
+        case .sqlite:
+            return ["UPDATE", "DELETE"].map { operation in
+                """
+                CREATE TRIGGER \(table)_no_\(operation.lowercased()) BEFORE \(operation) ON \(table)
+                BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
+                """
+            }
+        case .postgres:
+            return [
+                """
+                CREATE OR REPLACE FUNCTION talos_refuse_change() RETURNS trigger AS $$
+                BEGIN
+                    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+                END
+                $$ LANGUAGE plpgsql
+                """,
+                """
+                CREATE TRIGGER \(table)_no_change BEFORE UPDATE OR DELETE ON \(table)
+                FOR EACH ROW EXECUTE FUNCTION talos_refuse_change()
+                """,
+                """
+                CREATE TRIGGER \(table)_no_truncate BEFORE TRUNCATE ON \(table)
+                FOR EACH STATEMENT EXECUTE FUNCTION talos_refuse_change()
+                """,
+            ]
+        }
+    }
+}
