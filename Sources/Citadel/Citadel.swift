@@ -1,0 +1,1 @@
+// Citadel: see DESIGN.md; the first types land with its issue.

@@ -1,0 +1,1 @@
+// Forge: see DESIGN.md; the first types land with its issue.

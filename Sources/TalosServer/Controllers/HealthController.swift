@@ -1,0 +1,30 @@
+import Hummingbird
+import TalosStore
+
+/// Liveness and readiness probes for load balancers and orchestrators.
+struct HealthController {
+    let database: TalosDatabase
+    let migrator: Migrator
+
+    struct Status: ResponseEncodable {
+        let status: String
+    }
+
+    var endpoints: RouteCollection<TalosRequestContext> {
+        let routes = RouteCollection(context: TalosRequestContext.self)
+        routes.get("/healthz") { _, _ in Status(status: "ok") }
+        routes.get("/readyz") { _, _ -> Status in
+            do {
+                try await database.ping()
+                guard try await migrator.isCurrent() else { throw Problem.serviceUnavailable }
+            } catch {
+                throw Problem(
+                    status: .serviceUnavailable, type: "not-ready", title: "Not ready",
+                    detail: "The database is unreachable or its schema is not current."
+                )
+            }
+            return Status(status: "ready")
+        }
+        return routes
+    }
+}

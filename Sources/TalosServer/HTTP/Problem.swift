@@ -1,0 +1,147 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+public import HTTPTypes
+public import Hummingbird
+import NIOCore
+import TalosCore
+
+/// An RFC 9457 problem: the only shape in which Talos reports an error.
+///
+/// `title` and `detail` are written for the client and never carry internal
+/// state (no stack, SQL, path or type names). `type` is a stable URN clients
+/// can match on.
+public struct Problem: HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    public let type: String
+    public let title: String
+    public let detail: String?
+    public var headers: HTTPFields
+
+    public init(
+        status: HTTPResponse.Status, type: String, title: String, detail: String? = nil, headers: HTTPFields = [:]
+    ) {
+        self.status = status
+        self.type = "urn:talos:problem:" + type
+        self.title = title
+        self.detail = detail
+        self.headers = headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        response(requestID: (context as? TalosRequestContext)?.requestID.value)
+    }
+
+    func response(requestID: String?) -> Response {
+        var body: [String: ProblemValue] = [
+            "type": .string(type), "title": .string(title), "status": .int(Int(status.code)),
+        ]
+        if let detail { body["detail"] = .string(detail) }
+        if let requestID { body["request_id"] = .string(requestID) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private enum ProblemValue: Encodable {
+        case string(String)
+        case int(Int)
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .string(let value): try container.encode(value)
+            case .int(let value): try container.encode(value)
+            }
+        }
+    }
+}
+
+extension Problem {
+    public static func badRequest(_ detail: String) -> Problem {
+        Problem(status: .badRequest, type: "bad-request", title: "The request is malformed", detail: detail)
+    }
+
+    public static let notFound = Problem(status: .notFound, type: "not-found", title: "No such resource")
+
+    public static let methodNotAllowed = Problem(
+        status: .methodNotAllowed, type: "method-not-allowed", title: "Method not allowed on this resource"
+    )
+
+    public static func contentTooLarge(limit: Int) -> Problem {
+        Problem(
+            status: .contentTooLarge, type: "body-too-large", title: "The request body is too large",
+            detail: "The limit is \(limit) bytes."
+        )
+    }
+
+    public static func uriTooLong(limit: Int) -> Problem {
+        Problem(
+            status: .uriTooLong, type: "uri-too-long", title: "The request URL is too long",
+            detail: "The limit is \(limit) bytes."
+        )
+    }
+
+    public static func headersTooLarge(limit: Int) -> Problem {
+        Problem(
+            status: .requestHeaderFieldsTooLarge, type: "headers-too-large", title: "The request headers are too large",
+            detail: "The limit is \(limit) bytes."
+        )
+    }
+
+    public static func unsupportedMediaType(_ expected: String) -> Problem {
+        Problem(
+            status: .unsupportedMediaType, type: "unsupported-media-type",
+            title: "Unsupported content type", detail: "Send \(expected)."
+        )
+    }
+
+    public static func tooManyRequests(retryAfterSeconds: Int) -> Problem {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(retryAfterSeconds)
+        return Problem(
+            status: .tooManyRequests, type: "rate-limited", title: "Too many requests",
+            detail: "Retry after \(retryAfterSeconds) seconds.", headers: headers
+        )
+    }
+
+    public static let serviceUnavailable = Problem(
+        status: .serviceUnavailable, type: "unavailable", title: "The service is temporarily unavailable"
+    )
+
+    public static let internalError = Problem(
+        status: .internalServerError, type: "internal", title: "Internal error",
+        detail: "The error was logged; quote the request id when reporting it."
+    )
+
+    /// Maps any error to what the client may see. Only ``Problem`` speaks for
+    /// itself; framework errors keep their status with a generic text, and
+    /// everything else becomes an opaque 500.
+    static func from(_ error: any Error) -> Problem {
+        if let problem = error as? Problem { return problem }
+        if let httpError = error as? HTTPError {
+            switch httpError.status {
+            case .notFound: return .notFound
+            case .methodNotAllowed: return .methodNotAllowed
+            case .contentTooLarge: return .contentTooLarge(limit: 0).withoutDetail
+            case .badRequest: return .badRequest("The request could not be understood.")
+            case .unsupportedMediaType: return .unsupportedMediaType("application/json")
+            default:
+                if (400..<500).contains(httpError.status.code) {
+                    return Problem(status: httpError.status, type: "client-error", title: httpError.status.reasonPhrase)
+                }
+                return .internalError
+            }
+        }
+        return .internalError
+    }
+
+    var withoutDetail: Problem {
+        Problem(status: status, type: String(type.dropFirst("urn:talos:problem:".count)), title: title, headers: headers)
+    }
+}

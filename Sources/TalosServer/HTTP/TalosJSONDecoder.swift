@@ -1,0 +1,56 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+public import Hummingbird
+import NIOCore
+
+/// Decodes JSON request bodies strictly: `application/json` only, valid UTF-8
+/// only, within the body limit, and with errors that name the problem without
+/// echoing the input or the server's types.
+public struct TalosJSONDecoder: RequestDecoder {
+    public init() {}
+
+    public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType == "application/json" || contentType.hasPrefix("application/json;") else {
+            throw Problem.unsupportedMediaType("application/json")
+        }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw Problem.contentTooLarge(limit: context.maxUploadSize)
+        }
+        let bytes = Array(buffer.readableBytesView)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw Problem.badRequest("The body is not valid UTF-8.")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw Problem.badRequest(Self.explain(error))
+        } catch {
+            throw Problem.badRequest("The body is not valid JSON.")
+        }
+    }
+
+    static func explain(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let joined = codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            return joined.isEmpty ? "the body" : "`\(joined.prefix(100))`"
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "Field \(path(context.codingPath + [key])) is required."
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "Field \(path(context.codingPath)) has the wrong type."
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "The body is not valid JSON." : "Field \(path(context.codingPath)) is invalid."
+        @unknown default:
+            return "The body is not valid JSON."
+        }
+    }
+}

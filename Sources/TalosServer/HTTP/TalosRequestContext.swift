@@ -1,0 +1,46 @@
+public import Hummingbird
+public import NIOCore
+import Synchronization
+public import TalosCore
+
+/// The request context of every Talos route.
+///
+/// ``RequestTrackingMiddleware`` fills in the request id and client address
+/// before anything else runs; authentication later records the principal in
+/// ``principal``, a shared slot, so the outer middleware can log and audit it.
+public struct TalosRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The socket peer.
+    public let remoteAddress: SocketAddress?
+    public var requestID: TalosCore.RequestID
+    /// The socket peer's IP, or the `X-Forwarded-For` client when the peer is a trusted proxy.
+    public var clientIP: String
+    public let principal: PrincipalSlot
+    /// Body size allowed for decoding, set from configuration by the tracking middleware.
+    public var bodyLimit: Int
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+        self.requestID = TalosCore.RequestID.generate()
+        self.clientIP = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        self.principal = PrincipalSlot()
+        self.bodyLimit = HTTPLimits().maxBodyBytes
+    }
+
+    public var maxUploadSize: Int { bodyLimit }
+
+    public var requestDecoder: TalosJSONDecoder { TalosJSONDecoder() }
+}
+
+/// Who the request acts as, once authentication has said so.
+public final class PrincipalSlot: Sendable {
+    private let value = Mutex<String?>(nil)
+
+    public init() {}
+
+    public var id: String? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}

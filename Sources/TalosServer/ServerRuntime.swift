@@ -1,0 +1,172 @@
+import Crypto
+public import Hummingbird
+import HummingbirdTLS
+import HummingbirdCore
+public import Ledger
+public import Logging
+import NIOCore
+import NIOSSL
+import TalosCore
+public import TalosStore
+
+/// Everything `talos serve` opens before it listens, in a fixed, fail-closed
+/// order: permissions, secrets, TLS, database, migrations, audit trail.
+public struct ServerRuntime: Sendable {
+    public let settings: ServerSettings
+    public let dataDirectory: DataDirectory
+    public let database: TalosDatabase
+    public let audit: AuditLog
+    public let metrics: ServerMetrics
+    public let node: String
+    let tlsConfiguration: TLSConfiguration
+    let logger: Logger
+
+    /// Prepares the data directory and every dependency, stopping at the
+    /// first failure with an error that says what to fix.
+    public static func prepare(settings: ServerSettings, logger: Logger) async throws -> ServerRuntime {
+        try settings.validate()
+        let dataDirectory = try DataDirectory.prepare(path: settings.dataDirectory, secretsPath: settings.secretsDirectory)
+        let secrets = SecretStore(directory: dataDirectory.secretsPath)
+        let createSecrets = settings.secretsDirectory == nil
+        _ = try secrets.key(.masterKey, byteCount: 32, createIfMissing: createSecrets)
+        let signer = try Self.auditSigner(secrets: secrets, create: createSecrets)
+
+        let certificate: String
+        let key: String
+        if let certificateFile = settings.tlsCertificateFile, let keyFile = settings.tlsKeyFile {
+            (certificate, key) = (certificateFile, keyFile)
+        } else {
+            (certificate, key) = try DevelopmentCertificate.ensure(in: dataDirectory.tlsDirectory)
+        }
+        let tlsConfiguration = try TLSSetup.serverConfiguration(certificateFile: certificate, keyFile: key)
+
+        let database = try TalosDatabase.open(
+            try Self.databaseSettings(settings, dataDirectory: dataDirectory, secrets: secrets), logger: logger
+        )
+        do {
+            try await database.ping()
+            try await Migrator(database: database, logger: logger).migrate()
+            let node = try dataDirectory.nodeID()
+            let metrics = ServerMetrics()
+            let audit = AuditLog(
+                repository: SQLAuditRepository(database: database),
+                node: node,
+                signer: signer,
+                sink: try AuditFileSink(path: dataDirectory.auditFile),
+                checkpointInterval: settings.auditCheckpointInterval,
+                logger: logger,
+                onWritten: { metrics.auditWritten($0) }
+            )
+            return ServerRuntime(
+                settings: settings, dataDirectory: dataDirectory, database: database, audit: audit,
+                metrics: metrics, node: node, tlsConfiguration: tlsConfiguration, logger: logger
+            )
+        } catch {
+            try? await database.close()
+            throw error
+        }
+    }
+
+    static func databaseSettings(
+        _ settings: ServerSettings, dataDirectory: DataDirectory, secrets: SecretStore
+    ) throws -> DatabaseSettings {
+        guard let url = settings.databaseURL else { return .sqlite(path: dataDirectory.sqlitePath) }
+        var postgres = try PostgresSettings(
+            url: url, password: try secrets.text(.databasePassword),
+            allowInsecureRemote: settings.databaseAllowInsecureRemote
+        )
+        postgres.caFile = settings.databaseCAFile
+        return .postgres(postgres)
+    }
+
+    static func auditSigner(secrets: SecretStore, create: Bool) throws -> CheckpointSigner {
+        let raw = try secrets.key(.auditSigningKey, byteCount: 32, createIfMissing: create)
+        do {
+            return CheckpointSigner(key: try Curve25519.Signing.PrivateKey(rawRepresentation: raw.unsafeValue))
+        } catch {
+            throw ServerError.invalidSecret(SecretStore.Name.auditSigningKey.rawValue, "not an Ed25519 key")
+        }
+    }
+
+    /// The HTTPS application: middleware, routes, TLS 1.3 listener.
+    ///
+    /// - Parameters:
+    ///   - additionalRoutes: lets a caller mount more routes behind the same
+    ///     middleware stack.
+    ///   - onServerRunning: called with the bound channel once listening.
+    public func makeApplication(
+        additionalRoutes: (RouterGroup<TalosRequestContext>) -> Void = { _ in },
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: TalosRequestContext.self)
+        router.add(
+            middleware: RequestTrackingMiddleware(
+                audit: audit, metrics: metrics, logger: logger,
+                trustedProxies: Set(settings.trustedProxies), bodyLimit: settings.limits.maxBodyBytes
+            )
+        )
+        router.add(middleware: RequestLimitsMiddleware(limits: settings.limits))
+        router.add(
+            middleware: RateLimitMiddleware(
+                limiter: RateLimiter(settings: settings.rateLimits), audit: audit, metrics: metrics, logger: logger
+            )
+        )
+        router.addRoutes(
+            HealthController(database: database, migrator: Migrator(database: database, logger: logger)).endpoints
+        )
+        additionalRoutes(router.group())
+
+        let limits = settings.limits
+        let tlsConfiguration = self.tlsConfiguration
+        let audit = self.audit
+        let logger = self.logger
+        var decoder = HTTP1Channel.Configuration.DecoderConfiguration()
+        decoder.maxHeaderFieldSize = max(limits.maxHeaderBytes * 4, 64 * 1024)
+        decoder.maxHeaderListSize = max(limits.maxHeaderBytes * 4, 64 * 1024)
+        decoder.maxHeaderFieldCount = 256
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestEndObserver()],
+            idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
+            httpDecoderConfiguration: decoder
+        )
+        let server = HTTPServerBuilder { responder in
+            let tls = try TLSChannel(
+                HTTP1Channel(responder: responder, configuration: http1), tlsConfiguration: tlsConfiguration
+            )
+            return GuardedChannel(
+                base: tls, requestTimeout: .seconds(Int64(limits.requestTimeoutSeconds)),
+                onTimeout: { peer in
+                    logger.warning("slow client disconnected", metadata: ["client_ip": .string(peer?.ipAddress ?? "unknown")])
+                    Task {
+                        try? await audit.record(
+                            AuditEvent(
+                                actor: "anonymous", action: "http.slow_client", target: "connection", outcome: .denied,
+                                sourceIP: peer?.ipAddress
+                            )
+                        )
+                    }
+                }
+            )
+        }
+        var application = Application(
+            router: router,
+            server: server,
+            configuration: .init(
+                address: .hostname(settings.host, port: settings.port),
+                serverName: nil
+            ),
+            onServerRunning: onServerRunning,
+            logger: logger
+        )
+        if settings.metricsEnabled {
+            application.addServices(MetricsListener(metrics: metrics, host: settings.metricsHost, port: settings.metricsPort, logger: logger).application)
+        }
+        return application
+    }
+
+    /// Records the stop and closes the database.
+    public func close() async {
+        try? await audit.record(AuditEvent(actor: "system", action: "server.stop", target: node, outcome: .success))
+        try? await database.close()
+    }
+}

@@ -1,0 +1,175 @@
+import Configuration
+import Foundation
+import SystemPackage
+
+/// Everything `talos serve` can be told, with secure defaults. Secrets are
+/// not here: they live in files in the secrets directory.
+public struct ServerSettings: Sendable {
+    public var dataDirectory = "./talos-data"
+    /// Defaults to `dataDirectory/secrets`; `/run/secrets` in containers.
+    public var secretsDirectory: String?
+    /// Loopback unless configured otherwise.
+    public var host = "127.0.0.1"
+    public var port = 8443
+    /// PEM files of a real certificate chain and key; a self-signed
+    /// development certificate is generated when both are absent.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    /// `postgres://user@host:port/db?sslmode=verify-full`; SQLite in the data dir when nil.
+    public var databaseURL: String?
+    public var databaseCAFile: String?
+    /// - Warning: permits plain-text PostgreSQL to a non-loopback host.
+    public var databaseAllowInsecureRemote = false
+    public var metricsEnabled = true
+    public var metricsHost = "127.0.0.1"
+    public var metricsPort = 9464
+    public var limits = HTTPLimits()
+    public var rateLimits = RateLimitSettings()
+    /// Peers whose `X-Forwarded-For` is believed (exact addresses).
+    public var trustedProxies: [String] = []
+    /// A signed checkpoint every this many audit records.
+    public var auditCheckpointInterval = 256
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// Reads `configFile` (JSON) and `TALOS_*` environment variables, the
+    /// environment winning. Refuses secrets in either.
+    public static func load(configFile: String?, environment: [String: String]) async throws -> ServerSettings {
+        try SecretStore.refuseSecrets(inEnvironment: environment)
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "talos")
+        ]
+        if let configFile {
+            let bytes = try FileSystem.read(configFile)
+            try refuseSecrets(inConfig: bytes)
+            providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(configFile)))
+        }
+        let config = ConfigReader(providers: providers)
+        var settings = ServerSettings()
+        settings.dataDirectory = config.string(forKey: "data_dir", default: settings.dataDirectory)
+        settings.secretsDirectory = config.string(forKey: "secrets_dir")
+        settings.host = config.string(forKey: "server.host", default: settings.host)
+        settings.port = config.int(forKey: "server.port", default: settings.port)
+        settings.tlsCertificateFile = config.string(forKey: "tls.certificate_file")
+        settings.tlsKeyFile = config.string(forKey: "tls.key_file")
+        settings.databaseURL = config.string(forKey: "database.url")
+        settings.databaseCAFile = config.string(forKey: "database.ca_file")
+        settings.databaseAllowInsecureRemote = config.bool(forKey: "database.allow_insecure_remote", default: false)
+        settings.metricsEnabled = config.bool(forKey: "metrics.enabled", default: true)
+        settings.metricsHost = config.string(forKey: "metrics.host", default: settings.metricsHost)
+        settings.metricsPort = config.int(forKey: "metrics.port", default: settings.metricsPort)
+        settings.trustedProxies = config.stringArray(forKey: "server.trusted_proxies", default: [])
+        settings.auditCheckpointInterval = config.int(forKey: "audit.checkpoint_interval", default: 256)
+        settings.logLevel = config.string(forKey: "log.level", default: "info")
+
+        let limits = settings.limits
+        settings.limits.maxBodyBytes = config.int(forKey: "http.max_body_bytes", default: limits.maxBodyBytes)
+        settings.limits.maxHeaderBytes = config.int(forKey: "http.max_header_bytes", default: limits.maxHeaderBytes)
+        settings.limits.maxURLBytes = config.int(forKey: "http.max_url_bytes", default: limits.maxURLBytes)
+        settings.limits.idleTimeoutSeconds = config.int(forKey: "http.idle_timeout_seconds", default: limits.idleTimeoutSeconds)
+        settings.limits.requestTimeoutSeconds = config.int(
+            forKey: "http.request_timeout_seconds", default: limits.requestTimeoutSeconds
+        )
+        for group in RateLimitGroup.allCases {
+            let current = settings.rateLimits[group]
+            settings.rateLimits[group] = RateLimitSettings.Bucket(
+                burst: config.int(forKey: ConfigKey("ratelimit.\(group.rawValue).burst"), default: current.burst),
+                perMinute: config.int(forKey: ConfigKey("ratelimit.\(group.rawValue).per_minute"), default: current.perMinute)
+            )
+        }
+        try settings.validate()
+        return settings
+    }
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ServerError.invalidConfiguration("server.port must be 0–65535 (0 picks a free port)") }
+        guard (0...65535).contains(metricsPort) else { throw ServerError.invalidConfiguration("metrics.port must be 0–65535") }
+        guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
+            throw ServerError.invalidConfiguration("tls.certificate_file and tls.key_file go together")
+        }
+        guard limits.maxBodyBytes > 0, limits.maxHeaderBytes >= 1024, limits.maxURLBytes >= 256 else {
+            throw ServerError.invalidConfiguration("http limits are too small")
+        }
+        guard limits.idleTimeoutSeconds > 0, limits.requestTimeoutSeconds > 0 else {
+            throw ServerError.invalidConfiguration("http timeouts must be positive")
+        }
+        for group in RateLimitGroup.allCases where rateLimits[group].burst < 1 || rateLimits[group].perMinute < 1 {
+            throw ServerError.invalidConfiguration("ratelimit.\(group.rawValue) must allow at least one request")
+        }
+        guard auditCheckpointInterval >= 1 else {
+            throw ServerError.invalidConfiguration("audit.checkpoint_interval must be at least 1")
+        }
+    }
+
+    /// Walks every key of the JSON configuration and refuses secret ones.
+    static func refuseSecrets(inConfig bytes: [UInt8]) throws {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes))
+        } catch {
+            throw ServerError.invalidConfiguration("the configuration file is not valid JSON")
+        }
+        func walk(_ value: Any, path: String) throws {
+            guard let dictionary = value as? [String: Any] else { return }
+            for (key, child) in dictionary {
+                let full = path.isEmpty ? key : path + "." + key
+                if SecretStore.isSecretName(key) { throw ServerError.secretInConfigFile(full) }
+                try walk(child, path: full)
+            }
+        }
+        try walk(object, path: "")
+    }
+}
+
+/// Size and time limits on every request and connection.
+public struct HTTPLimits: Sendable {
+    public var maxBodyBytes = 1 << 20
+    public var maxHeaderBytes = 16 * 1024
+    public var maxURLBytes = 4096
+    /// A connection with no traffic this long is closed.
+    public var idleTimeoutSeconds = 30
+    /// A request must arrive whole (head and body) within this time of its
+    /// first byte, so slow clients cannot hold connections open.
+    public var requestTimeoutSeconds = 20
+
+    public init() {}
+}
+
+/// Which token bucket a route draws from.
+public enum RateLimitGroup: String, CaseIterable, Sendable {
+    /// Sign-in and other credential routes: tight.
+    case auth
+    /// Liveness and readiness probes: generous.
+    case health
+    /// Everything else.
+    case api
+}
+
+/// Token-bucket sizes per route group, per client IP.
+public struct RateLimitSettings: Sendable {
+    public struct Bucket: Sendable, Equatable {
+        /// Requests allowed at once from a full bucket.
+        public var burst: Int
+        /// Sustained refill rate.
+        public var perMinute: Int
+
+        public init(burst: Int, perMinute: Int) {
+            self.burst = burst
+            self.perMinute = perMinute
+        }
+    }
+
+    private var buckets: [RateLimitGroup: Bucket] = [
+        .auth: Bucket(burst: 10, perMinute: 20),
+        .health: Bucket(burst: 600, perMinute: 60_000),
+        .api: Bucket(burst: 120, perMinute: 1_200),
+    ]
+
+    public init() {}
+
+    public subscript(group: RateLimitGroup) -> Bucket {
+        get { buckets[group]! }
+        set { buckets[group] = newValue }
+    }
+}

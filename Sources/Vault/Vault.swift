@@ -1,0 +1,1 @@
+// Vault: see DESIGN.md; the first types land with its issue.

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Hummingbird
+import Ledger
+import Logging
+import NIOCore
+import TalosCore
+import TalosServer
+import UnixSignals
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTPS server (TLS 1.3 only, 127.0.0.1:8443 by default)."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Address to bind (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (default 8443).")
+    var port: Int?
+
+    func run() async throws {
+        try await reportingFailures {
+            var settings = try await common.settings()
+            if let host { settings.host = host }
+            if let port { settings.port = port }
+            let logger = makeLogger(level: settings.logLevel)
+            let host = settings.host
+            let runtime = try await ServerRuntime.prepare(settings: settings, logger: logger)
+            try await runtime.audit.record(
+                AuditEvent(
+                    actor: "system", action: "server.start", target: runtime.node, outcome: .success,
+                    details: ["host": settings.host, "port": String(settings.port)]
+                )
+            )
+            let dataDirectory = runtime.dataDirectory.path
+            let application = try runtime.makeApplication(onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                FileHandleOutput.standardOutput(
+                    """
+
+                    Talos is listening on https://\(host):\(port) (TLS 1.3 only).
+                    Data directory: \(dataDirectory) (keep it private; it holds the secrets).
+                    Next:
+                      curl --cacert \(dataDirectory)/tls/dev-cert.pem https://localhost:\(port)/healthz
+                      talos doctor --data-dir \(dataDirectory)     checks this host can sandbox code
+                      talos audit verify --data-dir \(dataDirectory)   checks the audit trail
+
+                    """
+                )
+            })
+            do {
+                try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            } catch {
+                await runtime.close()
+                throw error
+            }
+            await runtime.close()
+        }
+    }
+}
