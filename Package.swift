@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -115,15 +116,28 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "TalosTestSupport",
+            dependencies: [
+                "TalosStore", "TalosCore", "Ledger",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TalosTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "TalosCoreTests", dependencies: ["TalosCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "TalosStoreTests",
-            dependencies: ["TalosStore", "TalosCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["TalosStore", "TalosCore", "TalosTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "LedgerTests",
-            dependencies: ["Ledger", "TalosStore", "TalosCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Ledger", "TalosStore", "TalosCore", "TalosTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "CitadelTests", dependencies: ["Citadel", "TalosCore"], swiftSettings: strictSettings),
@@ -132,9 +146,10 @@ let package = Package(
         .testTarget(
             name: "TalosServerTests",
             dependencies: [
-                "TalosServer", "TalosStore", "Ledger", "TalosCore",
+                "TalosServer", "TalosStore", "Ledger", "TalosCore", "TalosTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

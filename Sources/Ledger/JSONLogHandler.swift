@@ -21,12 +21,18 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     let label: String
-    let output: Int32
+    let sink: @Sendable ([UInt8]) -> Void
 
-    public init(label: String, level: Logger.Level = .info, output: Int32 = 2) {
+    /// Writes to standard error.
+    public init(label: String, level: Logger.Level = .info) {
+        self.init(label: label, level: level, sink: Self.writeToStandardError)
+    }
+
+    /// Hands each finished line (newline included) to `sink`.
+    public init(label: String, level: Logger.Level, sink: @escaping @Sendable ([UInt8]) -> Void) {
         self.label = label
         self.logLevel = level
-        self.output = output
+        self.sink = sink
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -46,11 +52,16 @@ public struct JSONLogHandler: LogHandler {
         fields["message"] = "\(event.message)"
         guard var line = try? Self.encoder.encode(fields) else { return }
         line.append(UInt8(ascii: "\n"))
-        Self.lock.withLock { _ in
+        sink(Array(line))
+    }
+
+    /// One `write(2)` per line under a lock, so lines never interleave.
+    private static let writeToStandardError: @Sendable ([UInt8]) -> Void = { line in
+        lock.withLock { _ in
             line.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {
-                    let written = write(output, buffer.baseAddress! + offset, buffer.count - offset)
+                    let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
                     if written < 0 {
                         if errno == EINTR { continue }
                         return

@@ -19,10 +19,16 @@ public final class TalosDatabase: Sendable {
     public let dialect: DatabaseDialect
     public let sql: any SQLDatabase
     private let closePool: @Sendable () async throws -> Void
+    /// SQLite only: serializes this process's write transactions on the file.
+    private let writeGate: AsyncGate?
 
-    private init(dialect: DatabaseDialect, sql: any SQLDatabase, close: @escaping @Sendable () async throws -> Void) {
+    private init(
+        dialect: DatabaseDialect, sql: any SQLDatabase, writeGate: AsyncGate? = nil,
+        close: @escaping @Sendable () async throws -> Void
+    ) {
         self.dialect = dialect
         self.sql = sql
+        self.writeGate = writeGate
         self.closePool = close
     }
 
@@ -31,8 +37,12 @@ public final class TalosDatabase: Sendable {
         let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
         switch settings {
         case .sqlite(let path):
+            // SQLite calls block a thread while they wait for the file lock;
+            // a pool of our own keeps those waits from starving other work.
+            let threads = NIOThreadPool(numberOfThreads: 8)
+            threads.start()
             let pool = EventLoopGroupConnectionPool(
-                source: HardenedSQLiteSource(path: path),
+                source: HardenedSQLiteSource(path: path, threadPool: threads),
                 maxConnectionsPerEventLoop: 2,
                 requestTimeout: .seconds(30),
                 logger: logger,
@@ -43,7 +53,11 @@ public final class TalosDatabase: Sendable {
             return TalosDatabase(
                 dialect: .sqlite,
                 sql: database.sql(encoder: .init(), decoder: .init(), queryLogLevel: .trace),
-                close: { try await box.pool.shutdownAsync() }
+                writeGate: AsyncGate.forFile(path),
+                close: {
+                    try await box.pool.shutdownAsync()
+                    try await threads.shutdownGracefully()
+                }
             )
         case .postgres(let postgres):
             let tls: PostgresConnection.Configuration.TLS
@@ -86,13 +100,20 @@ public final class TalosDatabase: Sendable {
 
     /// Runs `body` inside one transaction on one connection.
     ///
-    /// SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so concurrent
-    /// writers queue on the busy timeout instead of failing half way.
+    /// On SQLite, this process's transactions queue on an ``AsyncGate`` and
+    /// then take the file's write lock up front (`BEGIN IMMEDIATE`), so writers
+    /// from other processes wait on the busy timeout instead of failing half way.
     public func transaction<T: Sendable>(
         _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
     ) async throws -> T {
-        let begin = dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
-        return try await sql.withSession { session in
+        guard let writeGate else { return try await run(begin: "BEGIN", body) }
+        return try await writeGate.withLock { try await self.run(begin: "BEGIN IMMEDIATE", body) }
+    }
+
+    private func run<T: Sendable>(
+        begin: String, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T {
+        try await sql.withSession { session in
             try await session.raw(SQLQueryString(begin)).run()
             do {
                 let value = try await body(session)
@@ -114,9 +135,10 @@ public final class TalosDatabase: Sendable {
 /// timeout instead of immediate `SQLITE_BUSY`, foreign keys, full fsync.
 struct HardenedSQLiteSource: ConnectionPoolSource {
     let path: String
+    let threadPool: NIOThreadPool
 
     func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
-        SQLiteConnection.open(storage: .file(path: path), threadPool: .singleton, logger: logger, on: eventLoop)
+        SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool, logger: logger, on: eventLoop)
             .flatMap { connection in
                 let pragmas = [
                     "PRAGMA busy_timeout = 10000",

@@ -1,0 +1,26 @@
+# The two commands a new user needs: `make run` and `make test`.
+SHELL := /bin/bash
+DATA_DIR ?= ./talos-data
+
+.PHONY: run test build deps test-deps bench-http
+
+## Install what is missing, build, and serve https://127.0.0.1:8443 from ./talos-data (SQLite).
+run: deps build
+	.build/debug/talos serve --data-dir $(DATA_DIR)
+
+## Install what is missing (PostgreSQL included) and run every test on SQLite and PostgreSQL.
+test: test-deps
+	scripts/test.sh
+
+build:
+	swift build
+
+deps:
+	scripts/install-deps.sh run
+
+test-deps:
+	scripts/install-deps.sh test
+
+## wrk against /healthz over TLS for 10 s (see bench/http).
+bench-http: deps build
+	bench/http

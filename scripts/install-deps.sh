@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Talos needs that are not installed yet.
+#   install-deps.sh run    build and serve
+#   install-deps.sh test   also PostgreSQL server and the benchmark tools
+set -euo pipefail
+
+profile=${1:-run}
+packages=(pkg-config libargon2-dev libsqlite3-dev libssl-dev crun uidmap)
+if [[ $profile == test ]]; then
+  packages+=(postgresql postgresql-contrib wrk curl)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "installing: ${missing[*]}"
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
