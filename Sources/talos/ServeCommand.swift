@@ -44,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
                     Talos is listening on https://\(host):\(port) (TLS 1.3 only).
                     Data directory: \(dataDirectory) (keep it private; it holds the secrets).
                     Next:
-                      curl --cacert \(dataDirectory)/tls/dev-cert.pem https://localhost:\(port)/healthz
+                      curl --cacert \(dataDirectory)/tls/dev-ca.pem https://localhost:\(port)/healthz
                       talos doctor --data-dir \(dataDirectory)     checks this host can sandbox code
                       talos audit verify --data-dir \(dataDirectory)   checks the audit trail
 

@@ -25,6 +25,10 @@ enum CrunProbe {
             chmod(bundle, 0o755)
             try FileSystem.makeDirectory(rootfs, mode: 0o755)
             try FileSystem.makeDirectory(state, mode: 0o700)
+            // Mount points must exist: the root is read-only to the container.
+            for mountPoint in ["proc", "usr", "dev"] {
+                try FileSystem.makeDirectory(rootfs + "/" + mountPoint, mode: 0o755)
+            }
             for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
                 try systemCall("symlink") { symlink(target, rootfs + "/" + link) }
             }
@@ -56,6 +60,7 @@ enum CrunProbe {
           "hostname": "talos-doctor",
           "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "mode=755", "size=64k"]},
             {"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro", "nosuid", "nodev"]}
           ],
           "linux": {
