@@ -75,7 +75,7 @@ public struct Doctor: Sendable {
         do {
             try DataDirectory.requirePrivate(key, directory: false)
             let pem = String(decoding: try FileSystem.read(certificate), as: UTF8.self)
-            let parsed = try Certificate(pemEncoded: pem)
+            let parsed = try DevelopmentCertificate.leafCertificate(inPEM: pem)
             let days = Int(parsed.notValidAfter.timeIntervalSinceNow / 86_400)
             if days < 0 { return Check(name: "tls", level: .fail, message: "\(certificate) has expired") }
             let kind = settings.tlsCertificateFile == nil ? "self-signed development certificate" : "certificate"

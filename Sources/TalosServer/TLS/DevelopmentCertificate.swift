@@ -31,7 +31,7 @@ enum DevelopmentCertificate {
         if try FileSystem.status(certificatePath) != nil, try FileSystem.status(keyPath) != nil {
             try DataDirectory.requirePrivate(keyPath, directory: false)
             let pem = String(decoding: try FileSystem.read(certificatePath), as: UTF8.self)
-            let certificate = try Certificate(pemEncoded: pem)
+            let certificate = try leafCertificate(inPEM: pem)
             if certificate.notValidAfter > Date().addingTimeInterval(7 * 86_400) {
                 return (certificatePath, keyPath)
             }
@@ -42,6 +42,14 @@ enum DevelopmentCertificate {
         try FileSystem.createExclusive(certificatePath, contents: Array(made.certificate.utf8), mode: 0o600)
         try FileSystem.createExclusive(authorityPath, contents: Array(made.authority.utf8), mode: 0o644)
         return (certificatePath, keyPath)
+    }
+
+    /// The first certificate of a PEM chain (the server's own).
+    static func leafCertificate(inPEM pem: String) throws -> Certificate {
+        guard let first = try PEMDocument.parseMultiple(pemString: pem).first else {
+            throw ServerError.tls("no certificate in the PEM file")
+        }
+        return try Certificate(pemDocument: first)
     }
 
     static func make(validDays: Int = 365) throws -> (certificate: String, key: String, authority: String) {

@@ -1,0 +1,39 @@
+@testable import TalosServer
+import Logging
+import Testing
+
+@Suite("Doctor")
+struct DoctorTests {
+    @Test("cgroup layouts are told apart, and the hybrid quirk is recognised")
+    func cgroupLayouts() {
+        let v2 = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n"
+        let v1 = "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\ncgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n"
+        #expect(CgroupLayout.detect(mounts: v2) == .v2)
+        #expect(CgroupLayout.detect(mounts: v1) == .v1)
+        #expect(CgroupLayout.detect(mounts: "proc /proc proc rw 0 0\n") == .none)
+        let hybrid = v1 + "cgroup2 /nonexistent/unified cgroup2 rw 0 0\n"
+        #expect(CgroupLayout.detect(mounts: hybrid) == .hybrid(v2Controllers: []))
+    }
+
+    @Test("the hybrid quirk fails the check and names the fix")
+    func hybridAdvice() {
+        let doctor = Doctor(settings: ServerSettings(), logger: .init(label: "test"))
+        let check = doctor.cgroupCheck(.hybrid(v2Controllers: ["hugetlb"]))
+        #expect(check.level == .fail)
+        #expect(check.message.contains("mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb"))
+        #expect(doctor.cgroupCheck(.hybrid(v2Controllers: [])).level == .ok)
+    }
+
+    @Test("this host's checks each produce one line")
+    func hostChecks() async {
+        let doctor = Doctor(settings: ServerSettings(), logger: .init(label: "test"))
+        #expect(doctor.seccompCheck().level == .ok)
+        #expect(doctor.userNamespaceCheck().level == .ok)
+        for check in [doctor.seccompCheck(), doctor.userNamespaceCheck(), doctor.landlockCheck()] {
+            #expect(!check.line.contains("\n"))
+            #expect(check.line.hasPrefix("[OK]") || check.line.hasPrefix("[WARN]") || check.line.hasPrefix("[FAIL]"))
+        }
+        let missing = Doctor(settings: ServerSettings(), logger: .init(label: "test"), crunPath: "/nonexistent/crun")
+        #expect(missing.crunCheck(.v2).level == .fail)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import TalosTestSupport
+import Testing
+
+/// Runs the real `talos` binary.
+enum TalosBinary {
+    static var path: String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/talos").path
+    }
+
+    /// Starts `talos serve` on a free port and returns once it listens,
+    /// with what it printed.
+    static func serve(dataDirectory: String) throws -> (Process, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["serve", "--data-dir", dataDirectory, "--port", "0"]
+        process.environment = ["TALOS_METRICS_ENABLED": "false", "PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var seen = ""
+        while !seen.contains("Talos is listening") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        return (process, seen)
+    }
+}
+
+@Suite("The talos process")
+struct ProcessTests {
+    @Test("SIGTERM stops accepting, finishes, closes the database and exits 0")
+    func sigterm() async throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (process, seen) = try TalosBinary.serve(dataDirectory: directory + "/data")
+        #expect(seen.contains("Talos is listening on https://127.0.0.1:"))
+        #expect(seen.contains("TLS 1.3 only"))
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+
+        // The stop is on the record and the trail verifies with the CLI.
+        let verify = Process()
+        verify.executableURL = URL(fileURLWithPath: TalosBinary.path)
+        verify.arguments = ["audit", "verify", "--data-dir", directory + "/data"]
+        let verifyOutput = Pipe()
+        verify.standardOutput = verifyOutput
+        try verify.run()
+        verify.waitUntilExit()
+        let report = String(decoding: verifyOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(verify.terminationStatus == 0, "\(report)")
+        #expect(report.contains("audit trail intact"))
+
+        let export = Process()
+        export.executableURL = URL(fileURLWithPath: TalosBinary.path)
+        export.arguments = ["audit", "export", "--data-dir", directory + "/data", "--since", "2000-01-01T00:00:00Z"]
+        let exportOutput = Pipe()
+        export.standardOutput = exportOutput
+        try export.run()
+        let lines = String(decoding: exportOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n")
+        export.waitUntilExit()
+        #expect(lines.first?.contains(#""action":"server.start""#) == true)
+        #expect(lines.last?.contains(#""action":"server.stop""#) == true)
+    }
+
+    @Test("audit verify exits non-zero naming the first bad record")
+    func verifyCatchesTampering() async throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let data = directory + "/data"
+        let (server, _) = try TalosBinary.serve(dataDirectory: data)
+        server.terminate()
+        server.waitUntilExit()
+        // Edit the first line of the file copy.
+        let file = data + "/audit/audit.jsonl"
+        var text = try String(contentsOfFile: file, encoding: .utf8)
+        text = text.replacingOccurrences(of: #""actor":"system""#, with: #""actor":"mallory""#)
+        try text.write(toFile: file, atomically: false, encoding: .utf8)
+        let verify = Process()
+        verify.executableURL = URL(fileURLWithPath: TalosBinary.path)
+        verify.arguments = ["audit", "verify", "--data-dir", data]
+        let verifyOutput = Pipe()
+        verify.standardOutput = verifyOutput
+        try verify.run()
+        verify.waitUntilExit()
+        let report = String(decoding: verifyOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(verify.terminationStatus == 1)
+        #expect(report.contains("TAMPERED: record 1"), "\(report)")
+    }
+}
