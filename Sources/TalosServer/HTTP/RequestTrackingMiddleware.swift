@@ -39,6 +39,7 @@ struct RequestTrackingMiddleware: RouterMiddleware {
         if let offered = request.headers[.xRequestID], let id = TalosCore.RequestID(validating: offered) {
             context.requestID = id
         }
+        context.logger[metadataKey: "request_id"] = .string(context.requestID.value)
         context.clientIP = ClientAddress.resolve(
             peer: context.remoteAddress?.ipAddress,
             forwardedFor: request.headers[.xForwardedFor],
