@@ -30,20 +30,24 @@ public struct SQLAuditRepository: AuditRepository {
             }
             let head = try await Self.head(on: sql)
             let batch = try seal(head)
-            for record in batch.records {
-                let details = try Self.encodeDetails(record.details)
-                try await sql.insert(into: "audit_records")
+            // One multi-row INSERT per batch: a round trip per record was the
+            // cost that dominated group commits.
+            if !batch.records.isEmpty {
+                var insert = sql.insert(into: "audit_records")
                     .columns(
                         "seq", "time", "node", "actor", "action", "target", "outcome",
                         "request_id", "source_ip", "details", "prev_hash", "hash"
                     )
-                    .values(
+                for record in batch.records {
+                    let details = try Self.encodeDetails(record.details)
+                    insert = insert.values(
                         SQLBind(record.seq), SQLBind(record.time), SQLBind(record.node),
                         SQLBind(record.actor), SQLBind(record.action), SQLBind(record.target),
                         SQLBind(record.outcome), SQLBind(record.requestID), SQLBind(record.sourceIP),
                         SQLBind(details), SQLBind(record.prevHash), SQLBind(record.hash)
                     )
-                    .run()
+                }
+                try await insert.run()
             }
             for checkpoint in batch.checkpoints {
                 try await sql.insert(into: "audit_checkpoints")
