@@ -89,7 +89,10 @@ struct StartupTests {
         let path = directory + "/talos.json"
         try #"{"server": {"host": "127.0.0.2", "port": 9000}, "ratelimit": {"auth": {"burst": 4}}, "http": {"max_body_bytes": 2048}}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let settings = try await ServerSettings.load(configFile: path, environment: ["TALOS_SERVER_PORT": "9443"])
+        let settings = try await ServerSettings.load(
+            configFile: path, environment: ["TALOS_SERVER_PORT": "9443", "TALOS_SECRETS_DIR": "/run/secrets"]
+        )
+        #expect(settings.secretsDirectory == "/run/secrets", "a location of secrets is not a secret")
         #expect(settings.host == "127.0.0.2")
         #expect(settings.port == 9443)
         #expect(settings.rateLimits[.auth].burst == 4)

@@ -107,8 +107,10 @@ public struct SecretStore: Sendable {
     }
 
     /// True for names that denote secret material in any configuration source.
+    /// Names ending in `_DIR`, `_FILE` or `_PATH` are locations, not secrets.
     static func isSecretName(_ name: String) -> Bool {
         let upper = name.uppercased()
+        if ["_DIR", "_FILE", "_PATH"].contains(where: { upper.hasSuffix($0) }) { return false }
         let markers = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "MASTER_KEY", "PRIVATE_KEY", "SIGNING_KEY", "API_KEY", "CREDENTIAL"]
         return markers.contains { upper.contains($0) }
     }
