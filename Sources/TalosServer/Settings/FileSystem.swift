@@ -34,6 +34,13 @@ enum FileSystem {
         )
     }
 
+    /// The mode of what `path` finally points at (`stat`, following links).
+    static func followedMode(_ path: String) throws -> UInt32 {
+        var info = stat()
+        try systemCall("stat") { stat(path, &info) }
+        return UInt32(info.st_mode)
+    }
+
     /// Creates `path` (and parents) with `mode` where missing.
     static func makeDirectory(_ path: String, mode: mode_t) throws {
         if try status(path) != nil { return }

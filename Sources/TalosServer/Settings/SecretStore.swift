@@ -51,10 +51,9 @@ public struct SecretStore: Sendable {
             guard let file = try FileSystem.status(path) else { continue }
             if file.isSymlink {
                 // Docker and Kubernetes mount secrets through links; judge the target.
-                var target = stat()
-                try systemCall("stat") { stat(path, &target) }
-                if UInt32(target.st_mode) & 0o077 != 0 {
-                    throw ServerError.insecurePermissions(path: path, mode: UInt32(target.st_mode))
+                let mode = try FileSystem.followedMode(path)
+                if mode & 0o077 != 0 {
+                    throw ServerError.insecurePermissions(path: path, mode: mode)
                 }
             } else if file.mode & 0o077 != 0 {
                 throw ServerError.insecurePermissions(path: path, mode: file.mode)
