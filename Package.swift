@@ -70,7 +70,10 @@ let package = Package(
         ),
         .target(
             name: "Citadel",
-            dependencies: ["TalosCore", "Ledger", "CArgon2"],
+            dependencies: [
+                "TalosCore", "Ledger", "CArgon2",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -107,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "talos",
             dependencies: [
-                "TalosServer", "TalosStore", "Ledger", "TalosCore",
+                "TalosServer", "TalosStore", "Ledger", "TalosCore", "Citadel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -140,7 +143,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "CitadelTests", dependencies: ["Citadel", "TalosCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CitadelTests",
+            dependencies: [
+                "Citadel", "TalosCore", "TalosStore", "Ledger", "TalosTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ForgeTests", dependencies: ["Forge", "TalosCore"], swiftSettings: strictSettings),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "TalosCore"], swiftSettings: strictSettings),
         .testTarget(

@@ -36,6 +36,20 @@ public struct MaintenanceContext: Sendable {
         ).verify()
     }
 
+    /// An audit log writing as this data directory's node, for commands that
+    /// change data.
+    public func auditLog(logger: Logger) throws -> AuditLog {
+        let secrets = SecretStore(directory: dataDirectory.secretsPath)
+        return AuditLog(
+            repository: SQLAuditRepository(database: database),
+            node: try dataDirectory.nodeID(),
+            signer: try ServerRuntime.auditSigner(secrets: secrets, create: false),
+            sink: try AuditFileSink(path: dataDirectory.auditFile),
+            checkpointInterval: settings.auditCheckpointInterval,
+            logger: logger
+        )
+    }
+
     public func close() async {
         try? await database.close()
     }

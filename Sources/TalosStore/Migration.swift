@@ -17,6 +17,7 @@ extension Migration {
     /// Every migration this build knows, in order.
     public static let all: [Migration] = [
         auditTrail,
+        accounts,
     ]
 
     static let auditTrail = Migration(version: 1, name: "audit trail") { dialect in
@@ -51,6 +52,33 @@ extension Migration {
         statements += appendOnlyTriggers(table: "audit_records", dialect: dialect)
         statements += appendOnlyTriggers(table: "audit_checkpoints", dialect: dialect)
         return statements
+    }
+
+    static let accounts = Migration(version: 2, name: "accounts and one-time tokens") { _ in
+        [
+            """
+            CREATE TABLE accounts (
+                id TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                status TEXT NOT NULL,
+                password_hash TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX accounts_role ON accounts (role)",
+            """
+            CREATE TABLE one_time_tokens (
+                token_hash TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                purpose TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                used_at TEXT,
+                created_at TEXT NOT NULL
+            )
+            """,
+        ]
     }
 
     /// Triggers that make a table append-only for everyone, the table owner

@@ -7,6 +7,7 @@ public struct StoreError: Error, CustomStringConvertible, Equatable {
         case migrationFromTheFuture
         case migrationFailed
         case unreachable
+        case corruptRow
     }
 
     private let code: Code
@@ -42,6 +43,10 @@ public struct StoreError: Error, CustomStringConvertible, Equatable {
 
     public static func unreachable(_ reason: String) -> StoreError {
         StoreError(.unreachable, "database unreachable: \(reason)")
+    }
+
+    public static func corruptRow(_ table: String) -> StoreError {
+        StoreError(.corruptRow, "a row of \(table) holds a value this build does not understand")
     }
 
     public static let invalidDatabaseURL = StoreError(.invalidDatabaseURL, "invalid database URL")

@@ -44,6 +44,8 @@ struct ServeCommand: AsyncParsableCommand {
                     Talos is listening on https://\(host):\(port) (TLS 1.3 only).
                     Data directory: \(dataDirectory) (keep it private; it holds the secrets).
                     Next:
+                      talos admin create --email you@example.com --data-dir \(dataDirectory)
+                                                                  creates the first super admin (prints a one-time token)
                       curl --cacert \(dataDirectory)/tls/dev-ca.pem https://localhost:\(port)/healthz
                       talos doctor --data-dir \(dataDirectory)     checks this host can sandbox code
                       talos audit verify --data-dir \(dataDirectory)   checks the audit trail

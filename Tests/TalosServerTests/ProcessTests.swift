@@ -93,4 +93,42 @@ struct ProcessTests {
         #expect(verify.terminationStatus == 1)
         #expect(report.contains("TAMPERED: record 1"), "\(report)")
     }
+
+    @Test("talos admin create prints a one-time token once and refuses a fourth super admin")
+    func adminCreate() async throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let data = directory + "/data"
+        let (server, greeting) = try TalosBinary.serve(dataDirectory: data)
+        server.terminate()
+        server.waitUntilExit()
+        #expect(greeting.contains("talos admin create --email"), "serve says how to create the first admin")
+
+        func create(_ email: String) throws -> (Int32, String, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TalosBinary.path)
+            process.arguments = ["admin", "create", "--email", email, "--data-dir", data]
+            let output = Pipe()
+            let errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text, errorText)
+        }
+        let (status, text, _) = try create("first@example.com")
+        #expect(status == 0)
+        #expect(text.contains("Created super admin first@example.com"))
+        #expect(text.contains("pending"))
+        let token = try #require(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.count == 43 })
+        let auditFile = try String(contentsOfFile: data + "/audit/audit.jsonl", encoding: .utf8)
+        #expect(!auditFile.contains(token))
+        #expect(auditFile.contains("account.create_super_admin"))
+        for index in 2...3 { #expect(try create("admin\(index)@example.com").0 == 0) }
+        let (refused, _, refusal) = try create("fourth@example.com")
+        #expect(refused == 1)
+        #expect(refusal.contains("already 3 super_admin accounts"))
+    }
 }

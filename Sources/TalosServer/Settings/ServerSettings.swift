@@ -30,6 +30,8 @@ public struct ServerSettings: Sendable {
     /// A signed checkpoint every this many audit records.
     public var auditCheckpointInterval = 256
     public var logLevel = "info"
+    /// At most this many super admins (2 or 3).
+    public var maximumSuperAdmins = 3
 
     public init() {}
 
@@ -62,6 +64,7 @@ public struct ServerSettings: Sendable {
         settings.trustedProxies = config.stringArray(forKey: "server.trusted_proxies", default: [])
         settings.auditCheckpointInterval = config.int(forKey: "audit.checkpoint_interval", default: 256)
         settings.logLevel = config.string(forKey: "log.level", default: "info")
+        settings.maximumSuperAdmins = config.int(forKey: "citadel.max_super_admins", default: 3)
 
         let limits = settings.limits
         settings.limits.maxBodyBytes = config.int(forKey: "http.max_body_bytes", default: limits.maxBodyBytes)
@@ -96,6 +99,9 @@ public struct ServerSettings: Sendable {
         }
         for group in RateLimitGroup.allCases where rateLimits[group].burst < 1 || rateLimits[group].perMinute < 1 {
             throw ServerError.invalidConfiguration("ratelimit.\(group.rawValue) must allow at least one request")
+        }
+        guard (2...3).contains(maximumSuperAdmins) else {
+            throw ServerError.invalidConfiguration("citadel.max_super_admins must be 2 or 3")
         }
         guard auditCheckpointInterval >= 1 else {
             throw ServerError.invalidConfiguration("audit.checkpoint_interval must be at least 1")

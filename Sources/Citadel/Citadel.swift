@@ -1,1 +1,0 @@
-// Citadel: see DESIGN.md; the first types land with its issue.

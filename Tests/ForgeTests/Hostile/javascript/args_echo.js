@@ -1,0 +1,3 @@
+const args = process.argv.slice(2);
+console.log(String(args.length));
+for (const a of args) console.log("[" + a + "]");

@@ -1,0 +1,2 @@
+console.log("exiting with 0");
+process.exit(0);

@@ -1,0 +1,4 @@
+module.exports = {
+  CONSTANT: 42,
+  greet: (name) => "hello from helper, " + name,
+};

@@ -1,0 +1,2 @@
+const { greet, CONSTANT } = require("./helper.js");
+console.log(greet("Forge"), CONSTANT);

@@ -1,0 +1,4 @@
+console.log("this line is never reached");
+function broken( {
+  return 1;
+}

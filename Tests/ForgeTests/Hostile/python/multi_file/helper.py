@@ -1,0 +1,5 @@
+CONSTANT = 42
+
+
+def greet(name):
+    return "hello from helper, " + name

@@ -1,0 +1,3 @@
+print("this line is fine")
+def broken(:
+    return 1

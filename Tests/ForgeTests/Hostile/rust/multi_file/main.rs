@@ -1,0 +1,5 @@
+mod helper;
+
+fn main() {
+    println!("{} {}", helper::greet("Forge"), helper::CONSTANT);
+}
