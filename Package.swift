@@ -83,7 +83,7 @@ let package = Package(
         ),
         .target(
             name: "Vault",
-            dependencies: ["TalosCore", "Ledger"],
+            dependencies: ["TalosCore", "Ledger", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -152,7 +152,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ForgeTests", dependencies: ["Forge", "TalosCore"], swiftSettings: strictSettings),
-        .testTarget(name: "VaultTests", dependencies: ["Vault", "TalosCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "VaultTests",
+            dependencies: ["Vault", "TalosCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "TalosServerTests",
             dependencies: [

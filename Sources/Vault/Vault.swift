@@ -1,1 +1,0 @@
-// Vault: see DESIGN.md; the first types land with its issue.
