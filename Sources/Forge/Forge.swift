@@ -1,1 +1,0 @@
-// Forge: see DESIGN.md; the first types land with its issue.

@@ -1,0 +1,106 @@
+/// What happened to a stage, decided from kernel facts (exit status, the
+/// cgroup's OOM record, CPU accounting, the wall clock, the output cap),
+/// never guessed from a signal alone.
+public enum Verdict: Sendable, Equatable, Codable {
+    case ok
+    case compileError
+    /// Non-zero exit or death by a signal that no limit explains.
+    case runtimeError
+    case timeLimitExceeded(TimeLimit)
+    /// The cgroup recorded an OOM kill.
+    case memoryLimitExceeded
+    case outputLimitExceeded
+    /// The sandbox itself failed; never blamed on the program.
+    case internalError
+
+    public enum TimeLimit: String, Sendable, Codable {
+        case cpu
+        case wall
+    }
+
+    /// The wire name, as in the API.
+    public var name: String {
+        switch self {
+        case .ok: "ok"
+        case .compileError: "compile_error"
+        case .runtimeError: "runtime_error"
+        case .timeLimitExceeded: "time_limit_exceeded"
+        case .memoryLimitExceeded: "memory_limit_exceeded"
+        case .outputLimitExceeded: "output_limit_exceeded"
+        case .internalError: "internal_error"
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        switch name {
+        case "ok": self = .ok
+        case "compile_error": self = .compileError
+        case "runtime_error": self = .runtimeError
+        case "time_limit_exceeded": self = .timeLimitExceeded(.wall)
+        case "memory_limit_exceeded": self = .memoryLimitExceeded
+        case "output_limit_exceeded": self = .outputLimitExceeded
+        case "internal_error": self = .internalError
+        default: throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown verdict"))
+        }
+    }
+}
+
+/// Why the Forge refused or failed. Reasons are safe to show a client.
+public struct ForgeError: Error, Equatable, CustomStringConvertible {
+    private enum Code: Equatable {
+        case invalidLimit
+        case limitAboveMaximum
+        case unknownLanguage
+        case invalidCatalog
+        case invalidFiles
+        case sandboxUnavailable
+    }
+
+    private let code: Code
+    public let reason: String
+
+    private init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+
+    public static func == (lhs: ForgeError, rhs: ForgeError) -> Bool { lhs.code == rhs.code }
+
+    public static func invalidLimit(_ name: String) -> ForgeError {
+        ForgeError(.invalidLimit, "limit \(name) must be a positive integer")
+    }
+
+    public static func limitAboveMaximum(_ name: String, maximum: Int) -> ForgeError {
+        ForgeError(.limitAboveMaximum, "limit \(name) may be at most \(maximum)")
+    }
+
+    public static func unknownLanguage(_ name: String) -> ForgeError {
+        ForgeError(.unknownLanguage, "no runtime for language \(name.prefix(40))")
+    }
+
+    public static func invalidCatalog(_ why: String) -> ForgeError {
+        ForgeError(.invalidCatalog, "the runtimes catalog is invalid: \(why)")
+    }
+
+    public static func invalidFiles(_ why: String) -> ForgeError {
+        ForgeError(.invalidFiles, why)
+    }
+
+    public static func sandboxUnavailable(_ why: String) -> ForgeError {
+        ForgeError(.sandboxUnavailable, "the sandbox cannot be set up: \(why)")
+    }
+
+    public static let invalidLimit = ForgeError(.invalidLimit, "invalid limit")
+    public static let limitAboveMaximum = ForgeError(.limitAboveMaximum, "limit above maximum")
+    public static let unknownLanguage = ForgeError(.unknownLanguage, "unknown language")
+    public static let invalidFiles = ForgeError(.invalidFiles, "invalid files")
+    public static let sandboxUnavailable = ForgeError(.sandboxUnavailable, "sandbox unavailable")
+}
