@@ -78,7 +78,8 @@ let package = Package(
         ),
         .target(
             name: "Forge",
-            dependencies: ["TalosCore", "Ledger"],
+            dependencies: ["TalosCore", "Ledger", "CSystemShims", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("runtimes.json"), .copy("seccomp.json")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -110,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "talos",
             dependencies: [
-                "TalosServer", "TalosStore", "Ledger", "TalosCore", "Citadel",
+                "TalosServer", "TalosStore", "Ledger", "TalosCore", "Citadel", "Forge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -151,7 +152,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ForgeTests", dependencies: ["Forge", "TalosCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ForgeTests",
+            dependencies: ["Forge", "TalosCore", "Ledger", "TalosTestSupport", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Hostile"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "VaultTests",
             dependencies: ["Vault", "TalosCore", .product(name: "Crypto", package: "swift-crypto")],

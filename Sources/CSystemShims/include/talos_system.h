@@ -7,3 +7,20 @@
 long talos_landlock_abi_version(void);
 
 #endif
+
+#ifndef TALOS_SYSTEM_PROCESS_H
+#define TALOS_SYSTEM_PROCESS_H
+#include <sys/types.h>
+
+/// Makes this process the reaper of its orphaned descendants, so a
+/// container's init, detached by its runtime, can be waited for.
+int talos_set_child_subreaper(void);
+
+/// Starts `path` with `argv` (NULL-terminated) and a complete `envp`, with
+/// fds 0, 1 and 2 taken from the given descriptors; closes every other
+/// descriptor in the child. Returns the pid, or -1 with errno set.
+pid_t talos_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd);
+#endif
+
+/// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not expose.
+int talos_pipe_cloexec(int fds[2]);

@@ -1,0 +1,114 @@
+import Foundation
+import TalosCore
+
+/// One box on the host: an OCI bundle directory that Talos creates fresh
+/// for every stage and deletes afterwards.
+///
+/// Layout (`0711`, so the mapped container root can traverse it):
+/// `config.json`, `rootfs/` (empty but for mount points, mounted read-only),
+/// `src/` (the sources, read-only in the box), `out/` (compile output).
+/// The host never opens anything the box could have written: compile output
+/// is only bind-mounted into the next box, never read by Talos.
+struct BoxBundle {
+    let directory: String
+    var rootfs: String { directory + "/rootfs" }
+    var sources: String { directory + "/src" }
+
+    /// The unprivileged host range the box's users map to.
+    static let hostIDBase = 200_000
+    static let boxUser = 65_534
+
+    static func create(at directory: String) throws -> BoxBundle {
+        let bundle = BoxBundle(directory: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o711])
+        try FileManager.default.createDirectory(atPath: bundle.rootfs, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(atPath: bundle.sources, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        return bundle
+    }
+
+    /// Writes the sources into `src/`, a directory this process just created,
+    /// with `O_EXCL | O_NOFOLLOW`: nothing pre-existing is ever followed.
+    func writeSources(_ files: [SourceFile]) throws {
+        for file in files {
+            let path = sources + "/" + file.name
+            let descriptor = try systemCall("open") {
+                open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            }
+            defer { close(descriptor) }
+            try systemCall("fchmod") { fchmod(descriptor, 0o644) }
+            var offset = 0
+            while offset < file.content.count {
+                let written = try file.content.withUnsafeBytes { buffer in
+                    try systemCall("write") { write(descriptor, buffer.baseAddress! + offset, buffer.count - offset) }
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// An output directory owned by the box's user, for a compile stage.
+    func makeOutputDirectory() throws -> String {
+        let path = directory + "/out"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let owner = uid_t(Self.hostIDBase + Self.boxUser)
+        try systemCall("chown") { chown(path, owner, gid_t(Self.hostIDBase + Self.boxUser)) }
+        return path
+    }
+
+    /// Creates the mount points: crun, as the mapped root, cannot create
+    /// entries in a root-owned read-only root.
+    func makeMountPoints(_ mounts: [(destination: String, isFile: Bool)]) throws {
+        for (destination, isFile) in mounts {
+            let path = rootfs + destination
+            let parent = (path as NSString).deletingLastPathComponent
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            if isFile {
+                if !FileManager.default.fileExists(atPath: path) {
+                    guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]) else {
+                        throw ForgeError.sandboxUnavailable("cannot create a mount point")
+                    }
+                }
+            } else {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            }
+        }
+    }
+
+    func writeConfig(_ config: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
+        guard FileManager.default.createFile(atPath: directory + "/config.json", contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw ForgeError.sandboxUnavailable("cannot write the bundle")
+        }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// A source file of a submission: a plain name (no directories, no dot
+/// files) and its bytes.
+public struct SourceFile: Sendable, Equatable {
+    public let name: String
+    public let content: [UInt8]
+
+    public init(name: String, content: [UInt8]) throws {
+        let allowed = name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                true
+            default: false
+            }
+        }
+        guard allowed, !name.isEmpty, name.utf8.count <= 100, !name.hasPrefix("."), name != "main" else {
+            throw ForgeError.invalidFiles("file name \(name.prefix(40)) is not allowed; use letters, digits, _ - and .")
+        }
+        self.name = name
+        self.content = content
+    }
+
+    public init(name: String, text: String) throws {
+        try self.init(name: name, content: Array(text.utf8))
+    }
+}

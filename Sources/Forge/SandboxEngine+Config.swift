@@ -1,0 +1,124 @@
+import Foundation
+
+extension SandboxEngine {
+    struct BoxConfig {
+        var json: [String: Any]
+        var mountPoints: [(destination: String, isFile: Bool)]
+    }
+
+    /// The OCI configuration of one box, as DESIGN.md's Forge section lists:
+    /// all namespaces with the user namespace mapped to an unprivileged host
+    /// range, empty read-only root, read-only toolchains, size-capped tmpfs,
+    /// masked `/proc`, no capabilities, no new privileges, rlimits, the
+    /// default-deny seccomp profile and cgroup limits.
+    func boxConfig(
+        runtime: Runtime, spec: StageSpec, files: [SourceFile], arguments: [String], limits: SandboxLimits,
+        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, cgroupPath: String
+    ) throws -> BoxConfig {
+        let entry = "/src/" + files[0].name
+        let sources = files.filter { $0.name.hasSuffix("." + runtime.fileExtension) }.map { "/src/" + $0.name }
+        let heap = max(16, limits.memoryMiB * 3 / 4)
+        var argv: [String] = []
+        for token in spec.argv {
+            switch token {
+            case "{main}": argv.append(entry)
+            case "{sources}": argv += sources.isEmpty ? [entry] : sources
+            default: argv.append(token.replacingOccurrences(of: "{heap_mib}", with: String(heap)))
+            }
+        }
+        let readOnly = ["rbind", "ro", "nosuid", "nodev"]
+        var mounts: [[String: Any]] = [
+            ["destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]],
+            ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=64k"]],
+            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=1024k"]],
+            [
+                "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "nodev", "noexec", "mode=1777", "size=\(limits.tmpfsMiB)m", "nr_inodes=4096"],
+            ],
+            [
+                "destination": "/box", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "nodev", "noexec", "mode=0755", "uid=\(BoxBundle.boxUser)", "gid=\(BoxBundle.boxUser)", "size=\(limits.tmpfsMiB)m", "nr_inodes=4096"],
+            ],
+            ["destination": "/.talos/init", "type": "bind", "source": configuration.initPath, "options": readOnly],
+            ["destination": "/src", "type": "bind", "source": bundle.sources, "options": readOnly],
+        ]
+        var points: [(String, Bool)] = [("/proc", false), ("/dev", false), ("/tmp", false), ("/box", false), ("/.talos/init", true), ("/src", false)]
+        for name in ["hosts", "passwd", "group", "nsswitch.conf"] {
+            mounts.append(["destination": "/etc/" + name, "type": "bind", "source": etcDirectory + "/" + name, "options": readOnly])
+            points.append(("/etc/" + name, true))
+        }
+        for mount in catalog.libraries + spec.mounts {
+            mounts.append(["destination": mount.destination, "type": "bind", "source": mount.source, "options": readOnly])
+            points.append((mount.destination, mount.file ?? false))
+        }
+        switch outputMount {
+        case .none: break
+        case .writable:
+            if let outputDirectory {
+                mounts.append(["destination": "/box/out", "type": "bind", "source": outputDirectory, "options": ["rbind", "rw", "nosuid", "nodev"]])
+            }
+        case .readOnly(let directory):
+            mounts.append(["destination": "/box/bin", "type": "bind", "source": directory, "options": readOnly])
+        }
+        let cpuSeconds = max(1, (limits.cpuMilliseconds + 999) / 1000)
+        let fileBytes = limits.tmpfsMiB * 1024 * 1024
+        let memoryBytes = limits.memoryMiB * 1024 * 1024
+        let device = try blockDevice()
+        let throttle = [["major": device.major, "minor": device.minor, "rate": limits.ioBytesPerSecond]]
+        let config: [String: Any] = [
+            "ociVersion": "1.0.2",
+            "hostname": "box",
+            "root": ["path": "rootfs", "readonly": true],
+            "process": [
+                "terminal": false,
+                "user": ["uid": BoxBundle.boxUser, "gid": BoxBundle.boxUser, "additionalGids": [Int](), "umask": 18],
+                "args": ["/.talos/init", "-g", "--"] + argv + arguments,
+                "env": spec.env,
+                "cwd": "/box",
+                "capabilities": ["bounding": [String](), "effective": [String](), "inheritable": [String](), "permitted": [String](), "ambient": [String]()],
+                "noNewPrivileges": true,
+                "oomScoreAdj": 1000,
+                "rlimits": [
+                    ["type": "RLIMIT_NOFILE", "hard": limits.openFiles, "soft": limits.openFiles],
+                    ["type": "RLIMIT_FSIZE", "hard": fileBytes, "soft": fileBytes],
+                    ["type": "RLIMIT_CORE", "hard": 0, "soft": 0],
+                    ["type": "RLIMIT_CPU", "hard": cpuSeconds + 1, "soft": cpuSeconds],
+                    ["type": "RLIMIT_STACK", "hard": 64 * 1024 * 1024, "soft": 8 * 1024 * 1024],
+                ],
+            ],
+            "mounts": mounts,
+            "linux": [
+                "namespaces": ["pid", "network", "ipc", "uts", "mount", "user", "cgroup"].map { ["type": $0] },
+                "uidMappings": [["containerID": 0, "hostID": BoxBundle.hostIDBase, "size": 65536]],
+                "gidMappings": [["containerID": 0, "hostID": BoxBundle.hostIDBase, "size": 65536]],
+                "cgroupsPath": cgroupPath,
+                "resources": [
+                    "devices": [["allow": false, "access": "rwm"]],
+                    "memory": ["limit": memoryBytes, "swap": memoryBytes],
+                    "pids": ["limit": limits.pids],
+                    "cpu": ["quota": 1000 * limits.cpuPercent, "period": 100_000],
+                    "blockIO": ["throttleReadBpsDevice": throttle, "throttleWriteBpsDevice": throttle],
+                ],
+                "maskedPaths": [
+                    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/proc/sysrq-trigger",
+                ],
+                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"],
+                "seccomp": seccomp.value,
+            ],
+        ]
+        return BoxConfig(json: config, mountPoints: points)
+    }
+
+    /// The block device holding the work directory, for the I/O throttle.
+    func blockDevice() throws -> (major: Int, minor: Int) {
+        var info = stat()
+        guard stat(configuration.workDirectory, &info) == 0 else {
+            throw ForgeError.sandboxUnavailable("cannot stat the work directory")
+        }
+        let device = UInt64(info.st_dev)
+        let major = Int(((device >> 32) & 0xffff_f000) | ((device >> 8) & 0xfff))
+        let minor = Int(((device >> 12) & 0xffff_ff00) | (device & 0xff))
+        return (major, minor)
+    }
+}

@@ -1,0 +1,351 @@
+import CSystemShims
+import Foundation
+public import Ledger
+public import Logging
+import Synchronization
+import TalosCore
+
+/// Where and how the engine runs boxes.
+public struct SandboxConfiguration: Sendable {
+    public var crunPath = "/usr/bin/crun"
+    /// A static init for pid 1, so signals and zombies behave as outside.
+    public var initPath = "/usr/bin/tini-static"
+    /// crun's state (`--root`); orphans found here are reaped at start.
+    public var stateDirectory: String
+    /// Where bundles are written; must be traversable by the mapped root.
+    public var workDirectory: String
+    /// Names this engine's cgroup subtree; stable across restarts so a
+    /// restarted engine finds what its predecessor left behind.
+    public var engineID: String
+    public var maximumConcurrentRuns: Int
+    public var policy: LimitPolicy
+
+    public init(
+        stateDirectory: String, workDirectory: String, engineID: String, maximumConcurrentRuns: Int = 4,
+        policy: LimitPolicy = LimitPolicy()
+    ) {
+        self.stateDirectory = stateDirectory
+        self.workDirectory = workDirectory
+        self.engineID = engineID
+        self.maximumConcurrentRuns = maximumConcurrentRuns
+        self.policy = policy
+    }
+}
+
+/// What to run.
+public struct ExecutionRequest: Sendable {
+    public var language: String
+    /// The first file is the entry point.
+    public var files: [SourceFile]
+    public var stdin: [UInt8]
+    public var arguments: [String]
+    public var limits: LimitRequest
+
+    public init(language: String, files: [SourceFile], stdin: [UInt8] = [], arguments: [String] = [], limits: LimitRequest = LimitRequest()) {
+        self.language = language
+        self.files = files
+        self.stdin = stdin
+        self.arguments = arguments
+        self.limits = limits
+    }
+}
+
+/// What happened in one stage.
+public struct StageResult: Sendable, Codable, Equatable {
+    public var stage: String
+    public var verdict: Verdict
+    /// For `time_limit_exceeded`: `cpu` or `wall`.
+    public var timeLimit: Verdict.TimeLimit?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var stdout: String
+    public var stderr: String
+    public var stdoutTruncated: Bool
+    public var stderrTruncated: Bool
+    public var cpuMilliseconds: Int
+    public var wallMilliseconds: Int
+    public var peakMemoryBytes: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case stage, verdict, signal, stdout, stderr
+        case timeLimit = "time_limit"
+        case exitCode = "exit_code"
+        case stdoutTruncated = "stdout_truncated"
+        case stderrTruncated = "stderr_truncated"
+        case cpuMilliseconds = "cpu_ms"
+        case wallMilliseconds = "wall_ms"
+        case peakMemoryBytes = "peak_memory_bytes"
+    }
+}
+
+/// The outcome of a whole execution: the verdict of the last stage that ran.
+public struct ExecutionResult: Sendable, Codable, Equatable {
+    public var language: String
+    public var version: String
+    public var verdict: Verdict
+    public var compile: StageResult?
+    public var run: StageResult?
+}
+
+/// Runs untrusted programs in crun boxes, one fresh box per stage, and
+/// leaves nothing behind: no container, cgroup, mount, process or file.
+///
+/// There is no fallback: if a box cannot be set up the stage is an
+/// `internal_error`, and the program never runs outside a box.
+public final class SandboxEngine: Sendable {
+    public let configuration: SandboxConfiguration
+    public let catalog: RuntimeCatalog
+    let cgroups: CgroupLocator
+    let seccomp: SendableJSON
+    let audit: AuditLog?
+    let logger: Logger
+    private let slots: AsyncSlots
+    private let counter = Atomic<Int>(0)
+
+    /// Prepares the directories and reaps whatever a previous engine with the
+    /// same state directory left behind.
+    public init(configuration: SandboxConfiguration, catalog: RuntimeCatalog, audit: AuditLog?, logger: Logger) throws {
+        self.configuration = configuration
+        self.catalog = catalog
+        self.audit = audit
+        self.logger = logger
+        self.cgroups = CgroupLocator.detect()
+        self.slots = AsyncSlots(count: max(1, configuration.maximumConcurrentRuns))
+        guard let url = Bundle.module.url(forResource: "seccomp", withExtension: "json"),
+            let data = try? Data(contentsOf: url),
+            var profile = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw ForgeError.sandboxUnavailable("the seccomp profile is missing from the installation") }
+        profile["comment"] = nil
+        self.seccomp = SendableJSON(profile)
+        guard FileManager.default.isExecutableFile(atPath: configuration.crunPath) else {
+            throw ForgeError.sandboxUnavailable("\(configuration.crunPath) is not installed")
+        }
+        guard FileManager.default.isExecutableFile(atPath: configuration.initPath) else {
+            throw ForgeError.sandboxUnavailable("\(configuration.initPath) is not installed (Debian package tini)")
+        }
+        guard talos_set_child_subreaper() == 0 else {
+            throw ForgeError.sandboxUnavailable("cannot become the reaper of container processes")
+        }
+        signal(SIGPIPE, SIG_IGN)
+        try FileManager.default.createDirectory(atPath: configuration.workDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        chmod(configuration.workDirectory, 0o711)
+        try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try writeEtcFiles()
+        reapOrphans()
+    }
+
+    var etcDirectory: String { configuration.workDirectory + "/etc" }
+    var boxesDirectory: String { configuration.workDirectory + "/boxes" }
+
+    private func writeEtcFiles() throws {
+        let files = [
+            "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+            "passwd": "root:x:0:0::/root:/usr/sbin/nologin\nnobody:x:65534:65534::/box:/usr/sbin/nologin\n",
+            "group": "root:x:0:\nnogroup:x:65534:\n",
+            "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+        ]
+        try FileManager.default.createDirectory(atPath: etcDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        for (name, content) in files {
+            let path = etcDirectory + "/" + name
+            try? FileManager.default.removeItem(atPath: path)
+            guard FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o644]) else {
+                throw ForgeError.sandboxUnavailable("cannot write \(path)")
+            }
+        }
+        try FileManager.default.createDirectory(atPath: boxesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+    }
+
+    /// Kills and deletes every container in this engine's state directory,
+    /// removes stale bundles and empty cgroups. Returns how many were found.
+    @discardableResult
+    public func reapOrphans() -> Int {
+        let crun = [configuration.crunPath, "--root", configuration.stateDirectory]
+        let listed = (try? HostProcess.run(crun + ["list", "-q"]))?.output ?? ""
+        let ids = listed.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        for id in ids {
+            _ = try? HostProcess.run(crun + ["kill", id, "KILL"])
+            _ = try? HostProcess.run(crun + ["delete", "--force", id])
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: boxesDirectory)) ?? [] {
+            try? FileManager.default.removeItem(atPath: boxesDirectory + "/" + name)
+        }
+        cgroups.removeLeftovers(engine: configuration.engineID)
+        if !ids.isEmpty {
+            logger.warning("reaped orphaned sandboxes", metadata: ["count": "\(ids.count)"])
+        }
+        return ids.count
+    }
+
+    /// Compiles (when the language needs it) and runs `request`.
+    ///
+    /// Throws for requests that are wrong (unknown language, bad file names,
+    /// limits above the maxima); whatever happens inside a box is a verdict.
+    public func execute(_ request: ExecutionRequest) async throws -> ExecutionResult {
+        let runtime = try catalog.runtime(for: request.language)
+        let runLimits = try configuration.policy.resolve(request.limits)
+        guard !request.files.isEmpty else { throw ForgeError.invalidFiles("at least one source file is needed") }
+        guard Set(request.files.map(\.name)).count == request.files.count else {
+            throw ForgeError.invalidFiles("file names must be unique")
+        }
+        guard request.arguments.count <= 64, request.arguments.allSatisfy({ $0.utf8.count <= 4096 && !$0.contains("\0") }) else {
+            throw ForgeError.invalidFiles("at most 64 arguments of at most 4096 bytes each")
+        }
+        await slots.acquire()
+        defer { slots.release() }
+        let token = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let id = "\(configuration.engineID)-\(ProcessInfo.processInfo.processIdentifier)-\(token)-\(Hex.encode((0..<4).map { _ in UInt8.random(in: 0...255) }))"
+        var result = ExecutionResult(language: runtime.language, version: runtime.version, verdict: .internalError, compile: nil, run: nil)
+        var outputDirectory: String?
+        var compileBundle: BoxBundle?
+        defer { compileBundle?.remove() }
+        if let compile = runtime.compile {
+            var compileLimits = try configuration.policy.resolve(compile.limits ?? LimitRequest())
+            compileLimits.outputBytes = max(compileLimits.outputBytes, 64 * 1024)
+            let stage = await runStage(
+                id: id + "-c", name: "compile", runtime: runtime, spec: compile, files: request.files, stdin: [],
+                arguments: [], limits: compileLimits, outputMount: .writable, isCompile: true
+            )
+            compileBundle = stage.bundle
+            result.compile = stage.result
+            guard stage.result.verdict == .ok else {
+                result.verdict = stage.result.verdict
+                return result
+            }
+            outputDirectory = stage.outputDirectory
+        }
+        let stage = await runStage(
+            id: id + "-r", name: "run", runtime: runtime, spec: runtime.run, files: request.files, stdin: request.stdin,
+            arguments: request.arguments, limits: runLimits,
+            outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false
+        )
+        stage.bundle?.remove()
+        result.run = stage.result
+        result.verdict = stage.result.verdict
+        return result
+    }
+
+    enum OutputMount {
+        case none
+        case writable
+        case readOnly(String)
+    }
+
+    struct StageOutcome {
+        var result: StageResult
+        var bundle: BoxBundle?
+        var outputDirectory: String?
+    }
+
+    private func runStage(
+        id: String, name: String, runtime: Runtime, spec: StageSpec, files: [SourceFile], stdin: [UInt8],
+        arguments: [String], limits: SandboxLimits, outputMount: OutputMount, isCompile: Bool
+    ) async -> StageOutcome {
+        var bundle: BoxBundle?
+        do {
+            let created = try BoxBundle.create(at: boxesDirectory + "/" + id)
+            bundle = created
+            try created.writeSources(files)
+            var output: String?
+            if case .writable = outputMount { output = try created.makeOutputDirectory() }
+            if case .readOnly(let path) = outputMount { output = path }
+            let cgroupPath = cgroups.boxPath(engine: configuration.engineID, box: id)
+            let config = try boxConfig(
+                runtime: runtime, spec: spec, files: files, arguments: arguments, limits: limits, bundle: created,
+                outputMount: outputMount, outputDirectory: output, cgroupPath: cgroupPath
+            )
+            try created.writeConfig(config.json)
+            try created.makeMountPoints(config.mountPoints)
+            let runner = StageRunner(
+                crun: [configuration.crunPath, "--root", configuration.stateDirectory], id: id, bundle: created,
+                cgroupPath: cgroupPath, cgroups: cgroups, limits: limits, stdin: stdin,
+                heapExhaustionMarker: runtime.heapExhaustionMarker
+            )
+            let outcome = await runner.run()
+            var result = outcome.result(stage: name, isCompile: isCompile)
+            if outcome.setupFailure != nil { result.verdict = .internalError }
+            await recordEvents(id: id, stage: name, language: runtime.language, outcome: outcome, result: result)
+            return StageOutcome(result: result, bundle: bundle, outputDirectory: output)
+        } catch {
+            logger.error("sandbox setup failed", metadata: ["box": "\(id)", "error": "\(error)"])
+            try? await audit?.record(
+                AuditEvent(actor: "system", action: "sandbox.setup_failed", target: id, outcome: .error, details: ["stage": name])
+            )
+            bundle?.remove()
+            return StageOutcome(result: StageResult.internalError(stage: name), bundle: nil, outputDirectory: nil)
+        }
+    }
+
+    /// Security-relevant events go to the audit trail and the logs.
+    private func recordEvents(id: String, stage: String, language: String, outcome: StageRunner.Outcome, result: StageResult) async {
+        var events: [(String, [String: String])] = []
+        if outcome.stats.oomKills > 0 { events.append(("sandbox.oom_kill", [:])) }
+        if outcome.stats.pidLimitHits > 0 { events.append(("sandbox.pid_limit", ["hits": String(outcome.stats.pidLimitHits)])) }
+        if let limit = outcome.killedFor { events.append(("sandbox.timeout", ["limit": limit.rawValue])) }
+        if outcome.outputExceeded { events.append(("sandbox.output_limit", [:])) }
+        if let failure = outcome.setupFailure { events.append(("sandbox.setup_failed", ["reason": failure])) }
+        for (action, details) in events {
+            var details = details
+            details["stage"] = stage
+            details["language"] = language
+            logger.warning("sandbox event", metadata: ["event": "\(action)", "box": "\(id)"])
+            try? await audit?.record(AuditEvent(actor: "system", action: action, target: id, outcome: .denied, details: details))
+        }
+    }
+}
+
+/// A JSON object crossing concurrency domains; never mutated after creation.
+struct SendableJSON: @unchecked Sendable {
+    let value: [String: Any]
+
+    init(_ value: [String: Any]) {
+        self.value = value
+    }
+}
+
+/// A counting semaphore for async callers, first come first served.
+final class AsyncSlots: Sendable {
+    private struct State {
+        var free: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(count: Int) {
+        state = Mutex(State(free: count))
+    }
+
+    func acquire() async {
+        await withCheckedContinuation { continuation in
+            let acquired = state.withLock { state -> Bool in
+                if state.free > 0 {
+                    state.free -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if acquired { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.free += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
+
+extension StageResult {
+    static func internalError(stage: String) -> StageResult {
+        StageResult(
+            stage: stage, verdict: .internalError, timeLimit: nil, exitCode: nil, signal: nil, stdout: "", stderr: "",
+            stdoutTruncated: false, stderrTruncated: false, cpuMilliseconds: 0, wallMilliseconds: 0, peakMemoryBytes: 0
+        )
+    }
+}

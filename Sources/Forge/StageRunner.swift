@@ -1,0 +1,249 @@
+import Foundation
+import Synchronization
+import TalosCore
+
+/// Drives one box through crun: create with the stage's pipes as stdio,
+/// start, stream output under its cap, enforce the CPU and wall limits,
+/// wait for pid 1, read the cgroup's accounting, delete.
+///
+/// Runs on its own threads: every wait here blocks, and none of it may
+/// block the cooperative pool.
+final class StageRunner: Sendable {
+    let crun: [String]
+    let id: String
+    let bundle: BoxBundle
+    let cgroupPath: String
+    let cgroups: CgroupLocator
+    let limits: SandboxLimits
+    let stdin: [UInt8]
+    /// What the runtime prints when its own heap limit (set below the
+    /// cgroup's) stops it, which the cgroup never sees as an OOM kill.
+    let heapExhaustionMarker: String?
+
+    init(
+        crun: [String], id: String, bundle: BoxBundle, cgroupPath: String, cgroups: CgroupLocator, limits: SandboxLimits,
+        stdin: [UInt8], heapExhaustionMarker: String?
+    ) {
+        self.heapExhaustionMarker = heapExhaustionMarker
+        self.crun = crun
+        self.id = id
+        self.bundle = bundle
+        self.cgroupPath = cgroupPath
+        self.cgroups = cgroups
+        self.limits = limits
+        self.stdin = stdin
+    }
+
+    struct Outcome: Sendable {
+        var waitStatus: Int32?
+        var stdout: [UInt8] = []
+        var stderr: [UInt8] = []
+        var stdoutTruncated = false
+        var stderrTruncated = false
+        var stats = CgroupStats()
+        var wallNanoseconds: UInt64 = 0
+        var killedFor: Verdict.TimeLimit?
+        var outputExceeded = false
+        var setupFailure: String?
+        var cpuLimitMilliseconds = 0
+        var heapExhaustionMarker: String?
+
+        var heapExhausted: Bool {
+            guard let heapExhaustionMarker else { return false }
+            return String(decoding: stderr.suffix(4096), as: UTF8.self).contains(heapExhaustionMarker)
+        }
+
+        func result(stage: String, isCompile: Bool) -> StageResult {
+            let cpuMilliseconds = Int(stats.cpuNanoseconds / 1_000_000)
+            var exitCode: Int32?
+            var signal: Int32?
+            if let waitStatus {
+                if let code = HostProcess.exitCode(waitStatus) {
+                    // The init reports a child killed by signal N as 128 + N.
+                    if code > 128, code < 160 { signal = code - 128 } else { exitCode = code }
+                } else {
+                    signal = HostProcess.terminatingSignal(waitStatus)
+                }
+            }
+            var timeLimit: Verdict.TimeLimit?
+            let verdict: Verdict
+            if setupFailure != nil || waitStatus == nil {
+                verdict = .internalError
+            } else if stats.oomKills > 0 || heapExhausted {
+                verdict = .memoryLimitExceeded
+            } else if outputExceeded {
+                verdict = .outputLimitExceeded
+            } else if killedFor == .cpu || signal == SIGXCPU || (signal != nil && cpuMilliseconds >= cpuLimitMilliseconds) {
+                verdict = .timeLimitExceeded(.cpu)
+                timeLimit = .cpu
+            } else if killedFor == .wall {
+                verdict = .timeLimitExceeded(.wall)
+                timeLimit = .wall
+            } else if exitCode == 0 {
+                verdict = .ok
+            } else {
+                verdict = isCompile ? .compileError : .runtimeError
+            }
+            return StageResult(
+                stage: stage, verdict: verdict, timeLimit: timeLimit, exitCode: exitCode, signal: signal,
+                stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self),
+                stdoutTruncated: stdoutTruncated, stderrTruncated: stderrTruncated, cpuMilliseconds: cpuMilliseconds,
+                wallMilliseconds: Int(wallNanoseconds / 1_000_000), peakMemoryBytes: stats.peakMemoryBytes
+            )
+        }
+    }
+
+    func run() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: self.runBlocking()) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    private func kill() {
+        _ = try? HostProcess.run(crun + ["kill", id, "KILL"])
+    }
+
+    private func runBlocking() -> Outcome {
+        var outcome = Outcome()
+        outcome.cpuLimitMilliseconds = limits.cpuMilliseconds
+        outcome.heapExhaustionMarker = heapExhaustionMarker
+        defer { _ = try? HostProcess.run(crun + ["delete", "--force", id]) }
+        let pipes: (stdin: (read: Int32, write: Int32), stdout: (read: Int32, write: Int32), stderr: (read: Int32, write: Int32))
+        do {
+            pipes = (try HostProcess.pipe(), try HostProcess.pipe(), try HostProcess.pipe())
+        } catch {
+            outcome.setupFailure = "cannot create pipes"
+            return outcome
+        }
+        let pidFile = bundle.directory + "/pid"
+        let create: Int32
+        do {
+            let pid = try HostProcess.spawn(
+                crun + ["--log=" + bundle.directory + "/crun.log", "create", "--bundle", bundle.directory, "--pid-file", pidFile, id],
+                stdin: pipes.stdin.read, stdout: pipes.stdout.write, stderr: pipes.stderr.write
+            )
+            create = try HostProcess.wait(pid)
+        } catch {
+            create = -1
+        }
+        close(pipes.stdin.read)
+        close(pipes.stdout.write)
+        close(pipes.stderr.write)
+        defer {
+            close(pipes.stdout.read)
+            close(pipes.stderr.read)
+        }
+        guard create == 0,
+            let pidText = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let containerPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            close(pipes.stdin.write)
+            let log = (try? String(contentsOfFile: bundle.directory + "/crun.log", encoding: .utf8)) ?? ""
+            outcome.setupFailure = log.split(separator: "\n").last.map(String.init) ?? "crun create failed"
+            return outcome
+        }
+
+        let state = Mutex(StreamState())
+        let outputLimit = limits.outputBytes
+        let readers = DispatchGroup()
+        for (index, descriptor) in [pipes.stdout.read, pipes.stderr.read].enumerated() {
+            readers.enter()
+            Thread {
+                // Keep up to the cap, flag the overflow at once (the watchdog
+                // then kills the box), and drain the rest so nothing blocks.
+                var kept: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+                var overflowed = false
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                    if count < 0, errno == EINTR { continue }
+                    if count <= 0 { break }
+                    let room = max(0, outputLimit - kept.count)
+                    kept += buffer[0..<min(count, room)]
+                    if count > room, !overflowed {
+                        overflowed = true
+                        state.withLock { $0.outputExceeded = true }
+                    }
+                }
+                state.withLock { state in
+                    if index == 0 { (state.stdout, state.stdoutTruncated) = (kept, overflowed) } else { (state.stderr, state.stderrTruncated) = (kept, overflowed) }
+                }
+                readers.leave()
+            }.start()
+        }
+        let input = stdin
+        Thread {
+            input.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = write(pipes.stdin.write, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        break
+                    }
+                    offset += written
+                }
+            }
+            close(pipes.stdin.write)
+        }.start()
+
+        let started = DispatchTime.now().uptimeNanoseconds
+        guard (try? HostProcess.run(crun + ["start", id]))?.status == 0 else {
+            kill()
+            _ = try? HostProcess.wait(containerPID)
+            outcome.setupFailure = "crun start failed"
+            return outcome
+        }
+        let exited = DispatchSemaphore(value: 0)
+        let status = Mutex<Int32?>(nil)
+        Thread {
+            let result = try? HostProcess.wait(containerPID)
+            status.withLock { $0 = result }
+            exited.signal()
+        }.start()
+
+        let wallLimit = UInt64(limits.wallMilliseconds) * 1_000_000
+        let cpuLimit = UInt64(limits.cpuMilliseconds) * 1_000_000
+        var killedFor: Verdict.TimeLimit?
+        var killedForOutput = false
+        while exited.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
+            guard killedFor == nil, !killedForOutput else { continue }
+            if DispatchTime.now().uptimeNanoseconds - started > wallLimit {
+                killedFor = .wall
+                kill()
+            } else if let used = cgroups.cpuNanoseconds(boxPath: cgroupPath), used >= cpuLimit {
+                killedFor = .cpu
+                kill()
+            } else if state.withLock({ $0.outputExceeded }) {
+                killedForOutput = true
+                kill()
+            }
+        }
+        outcome.wallNanoseconds = DispatchTime.now().uptimeNanoseconds - started
+        outcome.stats = cgroups.read(boxPath: cgroupPath)
+        // Every process of the box died with its pid 1, so the pipes reach end of file.
+        if readers.wait(timeout: .now() + .seconds(5)) == .timedOut {
+            outcome.setupFailure = "output streams did not close"
+        }
+        outcome.waitStatus = status.withLock { $0 }
+        outcome.killedFor = killedFor
+        state.withLock { stream in
+            outcome.stdout = stream.stdout
+            outcome.stderr = stream.stderr
+            outcome.stdoutTruncated = stream.stdoutTruncated
+            outcome.stderrTruncated = stream.stderrTruncated
+            outcome.outputExceeded = stream.outputExceeded
+        }
+        return outcome
+    }
+
+    private struct StreamState {
+        var stdout: [UInt8] = []
+        var stderr: [UInt8] = []
+        var stdoutTruncated = false
+        var stderrTruncated = false
+        var outputExceeded = false
+    }
+}

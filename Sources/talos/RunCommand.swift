@@ -1,0 +1,71 @@
+import ArgumentParser
+import Forge
+import Foundation
+import Logging
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one program in a sandbox through the Forge engine and print the result as JSON.",
+        discussion: "Exits 0 when the sandbox worked, whatever the program's verdict; 1 when the sandbox itself failed."
+    )
+
+    @Option(help: "python, javascript, go or rust.")
+    var language: String
+
+    @Argument(help: "Source file(s); the first is the entry point.")
+    var files: [String]
+
+    @Option(help: "File whose contents are the program's standard input.")
+    var stdin: String?
+
+    @Option(name: .customLong("arg"), help: "An argument for the program (repeatable).")
+    var arguments: [String] = []
+
+    @Option(help: "Memory limit in MiB.")
+    var memoryMib: Int?
+
+    @Option(help: "CPU time limit in milliseconds.")
+    var cpuMs: Int?
+
+    @Option(help: "Wall-clock limit in milliseconds.")
+    var wallMs: Int?
+
+    func run() async throws {
+        try await reportingFailures {
+            let logger = makeLogger(level: "warning")
+            let sources = try files.map { path in
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw ValidationError("cannot read \(path)")
+                }
+                return try SourceFile(name: (path as NSString).lastPathComponent, content: Array(data))
+            }
+            let input = try stdin.map { path -> [UInt8] in
+                guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+                return Array(data)
+            } ?? []
+            let unique = "run-\(ProcessInfo.processInfo.processIdentifier)"
+            let engine = try SandboxEngine(
+                configuration: SandboxConfiguration(
+                    stateDirectory: "/run/talos/\(unique)", workDirectory: "/tmp/talos-\(unique)", engineID: unique,
+                    maximumConcurrentRuns: 1
+                ),
+                catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: logger
+            )
+            defer {
+                try? FileManager.default.removeItem(atPath: "/tmp/talos-\(unique)")
+                try? FileManager.default.removeItem(atPath: "/run/talos/\(unique)")
+            }
+            let result = try await engine.execute(
+                ExecutionRequest(
+                    language: language, files: sources, stdin: input, arguments: arguments,
+                    limits: LimitRequest(memoryMiB: memoryMib, cpuMilliseconds: cpuMs, wallMilliseconds: wallMs)
+                )
+            )
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            FileHandleOutput.standardOutput(String(decoding: try encoder.encode(result), as: UTF8.self) + "\n")
+            if result.verdict == .internalError { throw ExitCode.failure }
+        }
+    }
+}
