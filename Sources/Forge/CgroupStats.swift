@@ -87,8 +87,12 @@ struct CgroupLocator: Sendable {
     func removeLeftovers(engine: String) {
         for directory in directories(for: enginePath(engine: engine)) {
             let children = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-            for child in children where !child.contains(".") {
-                rmdir(directory + "/" + child)
+            for child in children {
+                var isDirectory: ObjCBool = false
+                let path = directory + "/" + child
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                    rmdir(path)
+                }
             }
         }
     }

@@ -31,6 +31,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Wall-clock limit in milliseconds.")
     var wallMs: Int?
 
+    @Option(help: ArgumentHelp("crun state directory; orphans found there are reaped first.", visibility: .hidden))
+    var stateDirectory: String?
+
+    @Option(help: ArgumentHelp("Directory for bundles.", visibility: .hidden))
+    var workDirectory: String?
+
     func run() async throws {
         try await reportingFailures {
             let logger = makeLogger(level: "warning")
@@ -45,16 +51,18 @@ struct RunCommand: AsyncParsableCommand {
                 return Array(data)
             } ?? []
             let unique = "run-\(ProcessInfo.processInfo.processIdentifier)"
+            let state = stateDirectory ?? "/run/talos/\(unique)"
+            let work = workDirectory ?? "/tmp/talos-\(unique)"
             let engine = try SandboxEngine(
                 configuration: SandboxConfiguration(
-                    stateDirectory: "/run/talos/\(unique)", workDirectory: "/tmp/talos-\(unique)", engineID: unique,
-                    maximumConcurrentRuns: 1
+                    stateDirectory: state, workDirectory: work,
+                    engineID: stateDirectory.map { ($0 as NSString).lastPathComponent } ?? unique, maximumConcurrentRuns: 1
                 ),
                 catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: logger
             )
             defer {
-                try? FileManager.default.removeItem(atPath: "/tmp/talos-\(unique)")
-                try? FileManager.default.removeItem(atPath: "/run/talos/\(unique)")
+                if workDirectory == nil { try? FileManager.default.removeItem(atPath: work) }
+                if stateDirectory == nil { try? FileManager.default.removeItem(atPath: state) }
             }
             let result = try await engine.execute(
                 ExecutionRequest(
