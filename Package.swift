@@ -154,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ForgeTests",
-            dependencies: ["Forge", "TalosCore", "Ledger", "TalosTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Forge", "TalosCore", "Ledger", .product(name: "Logging", package: "swift-log")],
             exclude: ["Hostile"],
             swiftSettings: strictSettings
         ),

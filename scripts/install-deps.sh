@@ -5,7 +5,10 @@
 set -euo pipefail
 
 profile=${1:-run}
-packages=(pkg-config libargon2-dev libsqlite3-dev libssl-dev crun uidmap)
+# Build and serve, plus the sandbox: crun, a static init, and the toolchains
+# of the runtimes catalog (Sources/Forge/runtimes.json).
+packages=(pkg-config libargon2-dev libsqlite3-dev libssl-dev crun uidmap tini
+  python3 nodejs golang-1.19-go rustc gcc-12 binutils-x86-64-linux-gnu)
 if [[ $profile == test ]]; then
   packages+=(postgresql postgresql-contrib wrk curl)
 fi

@@ -10,6 +10,8 @@ if [[ -z $pg_bin ]]; then
   exit 1
 fi
 
+scripts/prepare-sandbox-host.sh
+
 work=$(mktemp -d /tmp/talos-test-XXXXXX)
 chmod 755 "$work"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

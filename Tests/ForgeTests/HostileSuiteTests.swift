@@ -1,0 +1,204 @@
+@testable import Forge
+import Foundation
+import Logging
+import Testing
+
+/// One case of the corpus in `Hostile/cases.json`.
+struct HostileCase: Decodable, Sendable, CustomTestStringConvertible {
+    struct Expectation: Decodable, Sendable {
+        var verdict: String
+        var limit: String?
+        var stage: String?
+        var exitCode: Int32?
+        var signal: Int32?
+        var stdout: String?
+        var stdoutContains: String?
+        var stdoutTruncated: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case verdict, limit, stage, signal, stdout
+            case exitCode = "exit_code"
+            case stdoutContains = "stdout_contains"
+            case stdoutTruncated = "stdout_truncated"
+        }
+    }
+
+    var name: String
+    var language: String
+    var files: [String]
+    var stdin: String?
+    var args: [String]?
+    var limits: LimitRequest?
+    var expect: Expectation
+    var hostChecks: [String]?
+    var why: String?
+    var skipReason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, language, files, stdin, args, limits, expect, why
+        case hostChecks = "host_checks"
+        case skipReason = "skip_reason"
+    }
+
+    var testDescription: String { name }
+
+    static let all: [HostileCase] = {
+        let path = TestSandbox.hostileDirectory + "/cases.json"
+        guard let data = FileManager.default.contents(atPath: path),
+            let cases = try? JSONDecoder().decode([HostileCase].self, from: data)
+        else { return [] }
+        return cases.filter { $0.skipReason == nil }
+    }()
+
+    func request() throws -> ExecutionRequest {
+        let sources = try files.map { relative in
+            let data = try Data(contentsOf: URL(fileURLWithPath: TestSandbox.hostileDirectory + "/" + relative))
+            return try SourceFile(name: (relative as NSString).lastPathComponent, content: Array(data))
+        }
+        return ExecutionRequest(
+            language: language, files: sources, stdin: Array((stdin ?? "").utf8), arguments: args ?? [],
+            limits: limits ?? LimitRequest()
+        )
+    }
+}
+
+/// The sandbox suites share the machine's two cores; they run one case at a
+/// time so limits, timings and host checks mean what they say.
+@Suite("Forge sandbox", .serialized)
+struct ForgeSandboxTests {
+    @Test("the corpus is present and covers every language")
+    func corpus() {
+        #expect(HostileCase.all.count >= 40)
+        #expect(Set(HostileCase.all.map(\.language)) == ["python", "javascript", "go", "rust"])
+    }
+
+    @Test("each case gets exactly its verdict and the host is untouched", arguments: HostileCase.all)
+    func hostile(_ testCase: HostileCase) async throws {
+        let engine = try TestSandbox.sharedEngine()
+        let watched = (testCase.hostChecks ?? []).compactMap { check -> (String, Data?)? in
+            guard check.hasPrefix("host_file_unchanged:") else { return nil }
+            let path = String(check.dropFirst("host_file_unchanged:".count))
+            return (path, FileManager.default.contents(atPath: path))
+        }
+        let result = try await engine.execute(try testCase.request())
+        let stage = testCase.expect.stage == "compile" ? result.compile : (result.run ?? result.compile)
+        let outcome = try #require(stage, "\(testCase.name): no stage ran")
+        let summary = "\(testCase.name): \(outcome.verdict.name) exit \(outcome.exitCode.map(String.init) ?? "-") signal \(outcome.signal.map(String.init) ?? "-") stderr \(outcome.stderr.suffix(300))"
+
+        #expect(result.verdict.name == testCase.expect.verdict, "\(summary)")
+        #expect(outcome.verdict.name == testCase.expect.verdict, "\(summary)")
+        if let limit = testCase.expect.limit { #expect(outcome.timeLimit?.rawValue == limit, "\(summary)") }
+        if let code = testCase.expect.exitCode {
+            if code > 128, code < 160 {
+                #expect(outcome.signal == code - 128, "\(summary)")
+            } else {
+                #expect(outcome.exitCode == code, "\(summary)")
+            }
+        }
+        if let signal = testCase.expect.signal { #expect(outcome.signal == signal, "\(summary)") }
+        if let stdout = testCase.expect.stdout { #expect(outcome.stdout == stdout, "\(summary)") }
+        if let fragment = testCase.expect.stdoutContains { #expect(outcome.stdout.contains(fragment), "\(summary)") }
+        if let truncated = testCase.expect.stdoutTruncated { #expect(outcome.stdoutTruncated == truncated, "\(summary)") }
+        #expect(!outcome.stdout.contains("ESCAPED"), "\(summary)")
+        #expect(outcome.peakMemoryBytes <= UInt64(SandboxLimits.defaultMaxima.memoryMiB) * 1024 * 1024)
+
+        // Nothing survives a run.
+        #expect(TestSandbox.leftovers(of: engine).isEmpty, "\(testCase.name): \(TestSandbox.leftovers(of: engine))")
+        #expect(TestSandbox.boxProcesses().isEmpty, "\(testCase.name): processes left \(TestSandbox.boxProcesses())")
+        for (path, before) in watched {
+            #expect(FileManager.default.contents(atPath: path) == before, "\(testCase.name) changed \(path)")
+        }
+    }
+
+    @Test("50 concurrent runs all finish with their limits held")
+    func fiftyConcurrent() async throws {
+        let engine = try TestSandbox.engine(id: "fifty", concurrency: 50)
+        let echo = try SourceFile(name: "main.py", text: "import sys\nprint(sys.stdin.read().upper())\n")
+        let bomb = try SourceFile(name: "main.py", text: "blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))\n")
+        let results = try await withThrowingTaskGroup(of: (Int, ExecutionResult).self) { group in
+            for index in 0..<50 {
+                group.addTask {
+                    let isBomb = index % 10 == 0
+                    let request = ExecutionRequest(
+                        language: "python", files: [isBomb ? bomb : echo], stdin: Array("run \(index)".utf8),
+                        limits: LimitRequest(memoryMiB: 64, wallMilliseconds: 60_000)
+                    )
+                    return (index, try await engine.execute(request))
+                }
+            }
+            var results: [Int: ExecutionResult] = [:]
+            for try await (index, result) in group { results[index] = result }
+            return results
+        }
+        #expect(results.count == 50)
+        for (index, result) in results {
+            let run = try #require(result.run)
+            #expect(run.peakMemoryBytes <= 64 * 1024 * 1024, "run \(index) held its memory limit")
+            if index % 10 == 0 {
+                #expect(result.verdict == .memoryLimitExceeded, "run \(index): \(run.verdict.name) \(run.stderr.suffix(200))")
+            } else {
+                #expect(result.verdict == .ok, "run \(index): \(run.verdict.name) \(run.stderr.suffix(200))")
+                #expect(run.stdout == "RUN \(index)\n")
+            }
+        }
+        #expect(TestSandbox.leftovers(of: engine).isEmpty)
+        #expect(TestSandbox.boxProcesses().isEmpty)
+    }
+
+    @Test("a box left running by a killed engine is reaped at the next start")
+    func orphansReaped() async throws {
+        let state = TestSandbox.root + "/state-orphan"
+        let work = TestSandbox.root + "/work-orphan"
+        let directory = TestSandbox.root + "/orphan-src"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "import time\nprint('up', flush=True)\ntime.sleep(120)\n".write(toFile: directory + "/main.py", atomically: true, encoding: .utf8)
+        let talos = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/talos").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: talos)
+        process.arguments = [
+            "run", "--language", "python", directory + "/main.py", "--wall-ms", "60000",
+            "--state-directory", state, "--work-directory", work,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for the box to be up, then kill the engine outright.
+        var running = false
+        for _ in 0..<100 where !running {
+            try await Task.sleep(for: .milliseconds(100))
+            running = !TestSandbox.boxProcesses().isEmpty
+        }
+        #expect(running, "the box started")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!TestSandbox.boxProcesses().isEmpty, "killing the engine leaves its box running: that is what reaping is for")
+
+        let restarted = try SandboxEngine(
+            configuration: SandboxConfiguration(stateDirectory: state, workDirectory: work, engineID: "state-orphan"),
+            catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: .init(label: "test")
+        )
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(TestSandbox.boxProcesses().isEmpty, "the restarted engine killed the orphan")
+        #expect(TestSandbox.leftovers(of: restarted).isEmpty, "\(TestSandbox.leftovers(of: restarted))")
+    }
+
+    @Test("requests the engine must refuse before any box exists")
+    func refusals() async throws {
+        let engine = try TestSandbox.sharedEngine()
+        let hello = try SourceFile(name: "main.py", text: "print(1)")
+        await #expect(throws: ForgeError.unknownLanguage) {
+            _ = try await engine.execute(ExecutionRequest(language: "cobol", files: [hello]))
+        }
+        await #expect(throws: ForgeError.limitAboveMaximum) {
+            _ = try await engine.execute(ExecutionRequest(language: "python", files: [hello], limits: LimitRequest(memoryMiB: 1 << 20)))
+        }
+        await #expect(throws: ForgeError.invalidFiles) {
+            _ = try await engine.execute(ExecutionRequest(language: "python", files: [hello, hello]))
+        }
+        for name in ["../escape.py", "/etc/passwd", ".hidden", "a/b.py", "", String(repeating: "x", count: 101)] {
+            #expect(throws: ForgeError.invalidFiles, "\(name)") { try SourceFile(name: name, text: "x") }
+        }
+    }
+}

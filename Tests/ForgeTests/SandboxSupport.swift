@@ -1,0 +1,79 @@
+@testable import Forge
+import Foundation
+import Logging
+import Synchronization
+
+/// One engine for the sandbox suites, with its own state directory and
+/// cgroup subtree, so host checks can tell its leftovers from anything else.
+enum TestSandbox {
+    static let root = "/tmp/talos-forge-test-\(ProcessInfo.processInfo.processIdentifier)"
+
+    static func engine(id: String, concurrency: Int = 2) throws -> SandboxEngine {
+        try SandboxEngine(
+            configuration: SandboxConfiguration(
+                stateDirectory: root + "/state-" + id, workDirectory: root + "/work-" + id, engineID: "test-" + id,
+                maximumConcurrentRuns: concurrency
+            ),
+            catalog: try RuntimeCatalog.builtIn(),
+            audit: nil,
+            logger: Logger(label: "forge-test") { _ in SwiftLogNoOpLogHandler() }
+        )
+    }
+
+    static let shared = Mutex<SandboxEngine?>(nil)
+
+    static func sharedEngine() throws -> SandboxEngine {
+        try shared.withLock { engine in
+            if let engine { return engine }
+            let created = try Self.engine(id: "shared")
+            engine = created
+            return created
+        }
+    }
+
+    static var hostileDirectory: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Hostile").path
+    }
+
+    /// Processes running as any uid of the boxes' host range.
+    static func boxProcesses() -> [Int] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int.init).filter { pid in
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
+                let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int($0) })
+            else { return false }
+            return (200_000..<265_536).contains(uid)
+        }
+    }
+
+    /// What this engine left: containers in its state, bundles, cgroups.
+    static func leftovers(of engine: SandboxEngine) -> [String] {
+        var found: [String] = []
+        let crun = engine.configuration.crunPath
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: crun)
+        process.arguments = ["--root", engine.configuration.stateDirectory, "list", "-q"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        if (try? process.run()) != nil {
+            let listed = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            found += listed.split(separator: "\n").map { "container \($0)" }
+        }
+        let boxes = (try? FileManager.default.contentsOfDirectory(atPath: engine.configuration.workDirectory + "/boxes")) ?? []
+        found += boxes.map { "bundle \($0)" }
+        let cgroups = engine.cgroups
+        for directory in cgroups.directories(for: cgroups.enginePath(engine: engine.configuration.engineID)) {
+            let children = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for child in children {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: directory + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue {
+                    found.append("cgroup \(directory)/\(child)")
+                }
+            }
+        }
+        return found
+    }
+}
