@@ -154,7 +154,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ForgeTests",
-            dependencies: ["Forge", "TalosCore", "Ledger", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Forge", "TalosCore", "Ledger", "TalosStore", "TalosTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             exclude: ["Hostile"],
             swiftSettings: strictSettings
         ),
@@ -166,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "TalosServerTests",
             dependencies: [
-                "TalosServer", "TalosStore", "Ledger", "TalosCore", "TalosTestSupport",
+                "TalosServer", "TalosStore", "Ledger", "TalosCore", "TalosTestSupport", "Forge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

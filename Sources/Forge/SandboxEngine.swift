@@ -40,13 +40,20 @@ public struct ExecutionRequest: Sendable {
     public var stdin: [UInt8]
     public var arguments: [String]
     public var limits: LimitRequest
+    /// Overrides of the compile stage's limits (the catalog's compile
+    /// defaults otherwise); also bounded by the operator's maxima.
+    public var compileLimits: LimitRequest
 
-    public init(language: String, files: [SourceFile], stdin: [UInt8] = [], arguments: [String] = [], limits: LimitRequest = LimitRequest()) {
+    public init(
+        language: String, files: [SourceFile], stdin: [UInt8] = [], arguments: [String] = [],
+        limits: LimitRequest = LimitRequest(), compileLimits: LimitRequest = LimitRequest()
+    ) {
         self.language = language
         self.files = files
         self.stdin = stdin
         self.arguments = arguments
         self.limits = limits
+        self.compileLimits = compileLimits
     }
 }
 
@@ -199,7 +206,7 @@ public final class SandboxEngine: Sendable {
         var compileBundle: BoxBundle?
         defer { compileBundle?.remove() }
         if let compile = runtime.compile {
-            var compileLimits = try configuration.policy.resolve(compile.limits ?? LimitRequest())
+            var compileLimits = try configuration.policy.resolve((compile.limits ?? LimitRequest()).overridden(by: request.compileLimits))
             compileLimits.outputBytes = max(compileLimits.outputBytes, 64 * 1024)
             let stage = await runStage(
                 id: id + "-c", name: "compile", runtime: runtime, spec: compile, files: request.files, stdin: [],

@@ -106,6 +106,17 @@ public struct LimitRequest: Sendable, Codable, Equatable {
         case openFiles = "open_files"
     }
 
+    /// These values, with every value `other` sets taking precedence.
+    public func overridden(by other: LimitRequest) -> LimitRequest {
+        LimitRequest(
+            memoryMiB: other.memoryMiB ?? memoryMiB, pids: other.pids ?? pids, cpuPercent: other.cpuPercent ?? cpuPercent,
+            ioBytesPerSecond: other.ioBytesPerSecond ?? ioBytesPerSecond,
+            cpuMilliseconds: other.cpuMilliseconds ?? cpuMilliseconds,
+            wallMilliseconds: other.wallMilliseconds ?? wallMilliseconds, outputBytes: other.outputBytes ?? outputBytes,
+            tmpfsMiB: other.tmpfsMiB ?? tmpfsMiB, openFiles: other.openFiles ?? openFiles
+        )
+    }
+
     var values: [String: Int] {
         var values: [String: Int] = [:]
         values["memory_mib"] = memoryMiB

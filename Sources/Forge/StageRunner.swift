@@ -117,6 +117,12 @@ final class StageRunner: Sendable {
             outcome.setupFailure = "cannot create pipes"
             return outcome
         }
+        // Pipes larger than the output cap: a program that fills a small
+        // pipe may stall and queue output in memory before the reader sees
+        // the overflow, turning an output flood into an OOM.
+        let pipeSize = Int32(min(max(limits.outputBytes + 64 * 1024, 1 << 20), 16 << 20))
+        _ = fcntl(pipes.stdout.write, 1031, pipeSize)
+        _ = fcntl(pipes.stderr.write, 1031, pipeSize)
         let pidFile = bundle.directory + "/pid"
         let create: Int32
         do {
@@ -210,11 +216,13 @@ final class StageRunner: Sendable {
         var killedForOutput = false
         while exited.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
             guard killedFor == nil, !killedForOutput else { continue }
-            if DispatchTime.now().uptimeNanoseconds - started > wallLimit {
-                killedFor = .wall
-                kill()
-            } else if let used = cgroups.cpuNanoseconds(boxPath: cgroupPath), used >= cpuLimit {
+            // CPU first: at the default half core, a CPU-bound program
+            // reaches both limits together and the CPU is the cause.
+            if let used = cgroups.cpuNanoseconds(boxPath: cgroupPath), used >= cpuLimit {
                 killedFor = .cpu
+                kill()
+            } else if DispatchTime.now().uptimeNanoseconds - started > wallLimit {
+                killedFor = .wall
                 kill()
             } else if state.withLock({ $0.outputExceeded }) {
                 killedForOutput = true

@@ -1,6 +1,11 @@
 @testable import Forge
+import Crypto
 import Foundation
+import Ledger
 import Logging
+import TalosCore
+import TalosStore
+import TalosTestSupport
 import Testing
 
 /// One case of the corpus in `Hostile/cases.json`.
@@ -28,7 +33,8 @@ struct HostileCase: Decodable, Sendable, CustomTestStringConvertible {
     var files: [String]
     var stdin: String?
     var args: [String]?
-    var limits: LimitRequest?
+    /// Run-stage limits, and `compile_*` keys for the compile stage.
+    var limits: [String: Int]?
     var expect: Expectation
     var hostChecks: [String]?
     var why: String?
@@ -57,7 +63,15 @@ struct HostileCase: Decodable, Sendable, CustomTestStringConvertible {
         }
         return ExecutionRequest(
             language: language, files: sources, stdin: Array((stdin ?? "").utf8), arguments: args ?? [],
-            limits: limits ?? LimitRequest()
+            limits: Self.limitRequest(limits ?? [:], prefix: ""), compileLimits: Self.limitRequest(limits ?? [:], prefix: "compile_")
+        )
+    }
+
+    static func limitRequest(_ values: [String: Int], prefix: String) -> LimitRequest {
+        LimitRequest(
+            memoryMiB: values[prefix + "memory_mib"], pids: values[prefix + "pids"], cpuMilliseconds: values[prefix + "cpu_ms"],
+            wallMilliseconds: values[prefix + "wall_ms"], outputBytes: values[prefix + "output_bytes"],
+            tmpfsMiB: values[prefix + "tmpfs_mib"], openFiles: values[prefix + "open_files"]
         )
     }
 }
@@ -199,6 +213,50 @@ struct ForgeSandboxTests {
         }
         for name in ["../escape.py", "/etc/passwd", ".hidden", "a/b.py", "", String(repeating: "x", count: 101)] {
             #expect(throws: ForgeError.invalidFiles, "\(name)") { try SourceFile(name: name, text: "x") }
+        }
+    }
+
+    @Test("limit hits and sandbox failures are audited; a broken sandbox is internal_error, never a program verdict")
+    func securityEvents() async throws {
+        try await TestDatabase.with(.sqlite) { test in
+            try await Migrator(database: test.database, logger: TestDatabase.logger).migrate()
+            let audit = AuditLog(
+                repository: SQLAuditRepository(database: test.database), node: "forge-test",
+                signer: CheckpointSigner(key: Curve25519.Signing.PrivateKey()), sink: nil, logger: TestDatabase.logger
+            )
+            var catalog = try RuntimeCatalog.builtIn()
+            let engine = try SandboxEngine(
+                configuration: SandboxConfiguration(
+                    stateDirectory: TestSandbox.root + "/state-events", workDirectory: TestSandbox.root + "/work-events",
+                    engineID: "test-events"
+                ),
+                catalog: catalog, audit: audit, logger: .init(label: "test")
+            )
+            let bomb = try SourceFile(name: "main.py", text: "b = []\nwhile True:\n    b.append(bytearray(8 << 20))\n")
+            let sleeper = try SourceFile(name: "main.py", text: "import time\ntime.sleep(30)\n")
+            #expect(try await engine.execute(ExecutionRequest(language: "python", files: [bomb], limits: LimitRequest(memoryMiB: 64))).verdict == .memoryLimitExceeded)
+            #expect(try await engine.execute(ExecutionRequest(language: "python", files: [sleeper], limits: LimitRequest(wallMilliseconds: 500))).verdict == .timeLimitExceeded(.wall))
+
+            // A toolchain that is not there: the box cannot be built, and the program never runs.
+            catalog.runtimes[0].run.mounts.append(.init(source: "/nonexistent/talos-toolchain", destination: "/opt/toolchain"))
+            let broken = try SandboxEngine(
+                configuration: SandboxConfiguration(
+                    stateDirectory: TestSandbox.root + "/state-broken", workDirectory: TestSandbox.root + "/work-broken",
+                    engineID: "test-broken"
+                ),
+                catalog: catalog, audit: audit, logger: .init(label: "test")
+            )
+            let marker = TestSandbox.root + "/ran-outside"
+            let probe = try SourceFile(name: "main.py", text: "open('\(marker)', 'w').write('x')\n")
+            let failed = try await broken.execute(ExecutionRequest(language: catalog.runtimes[0].language, files: [probe]))
+            #expect(failed.verdict == .internalError)
+            #expect(!FileManager.default.fileExists(atPath: marker), "no unsandboxed fallback")
+            #expect(TestSandbox.leftovers(of: broken).isEmpty)
+
+            let actions = try await SQLAuditRepository(database: test.database).records(afterSeq: 0, limit: 100).map(\.action)
+            #expect(actions.contains("sandbox.oom_kill"))
+            #expect(actions.contains("sandbox.timeout"))
+            #expect(actions.contains("sandbox.setup_failed"))
         }
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSystemShims
+import Forge
 import Foundation
 import SwiftASN1
 public import Logging
@@ -51,6 +52,36 @@ public struct Doctor: Sendable {
         checks.append(seccompCheck())
         checks.append(landlockCheck())
         checks.append(crunCheck(cgroups))
+        checks += runtimeChecks()
+        return checks
+    }
+
+    /// One line per runtime of the catalog: ready, or which package is missing.
+    func runtimeChecks(catalog: RuntimeCatalog? = try? RuntimeCatalog.builtIn()) -> [Check] {
+        guard let catalog else {
+            return [Check(name: "runtimes", level: .fail, message: "the runtimes catalog cannot be read")]
+        }
+        var checks: [Check] = []
+        let tini = "/usr/bin/tini-static"
+        if !FileManager.default.fileExists(atPath: tini) {
+            checks.append(Check(name: "sandbox init", level: .fail, message: "\(tini) is missing; install the tini package"))
+        }
+        for runtime in catalog.runtimes {
+            let stages = [runtime.run] + (runtime.compile.map { [$0] } ?? [])
+            let needed = catalog.libraries.map(\.source) + stages.flatMap { $0.mounts.map(\.source) }
+                + stages.compactMap { $0.argv.first }.filter { !$0.hasPrefix("/box/") }
+            let missing = needed.filter { !FileManager.default.fileExists(atPath: $0) }
+            if missing.isEmpty {
+                checks.append(Check(name: "runtime \(runtime.language)", level: .ok, message: "\(runtime.version) ready"))
+            } else {
+                checks.append(
+                    Check(
+                        name: "runtime \(runtime.language)", level: .warn,
+                        message: "unavailable: \(missing[0]) is missing; install the \(runtime.package) package"
+                    )
+                )
+            }
+        }
         return checks
     }
 

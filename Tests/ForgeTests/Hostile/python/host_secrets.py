@@ -51,6 +51,13 @@ for line in mountinfo.splitlines():
 if readable("/proc/keys"):
     leaks.append("/proc/keys readable")
 
+# 6. Host-wide facts that /proc still shows (informational, not failures).
+for p in ["/proc/cmdline", "/proc/version", "/proc/modules", "/proc/kallsyms", "/proc/sys/kernel/hostname",
+          "/proc/self/cgroup", "/proc/loadavg"]:
+    data = readable(p)
+    first = data.split(b"\n")[0][:100].decode(errors="replace") if data is not None else "<unreadable>"
+    print("INFO %s: %s" % (p, first))
+
 for l in leaks:
     print("ESCAPED: " + l)
 if not leaks:

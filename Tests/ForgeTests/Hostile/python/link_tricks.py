@@ -34,7 +34,7 @@ try:
 except OSError as e:
     report.append("read via /box/main: %s" % errno.errorcode.get(e.errno, e.errno))
 # Hardlinks to files that are not on the writable tmpfs.
-for src in ("/etc/passwd", "/src/link_tricks.py", "/usr/bin/python3", "/.talos/init", "/proc/self/status"):
+for src in ("/etc/passwd", os.path.abspath(__file__), "/usr/bin/python3", "/.talos/init", "/proc/self/status"):
     for d in ("/box", "/tmp"):
         dst = os.path.join(d, "hl_" + os.path.basename(src))
         if do("hardlink %s -> %s" % (dst, src), lambda: os.link(src, dst)):

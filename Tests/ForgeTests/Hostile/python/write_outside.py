@@ -12,26 +12,38 @@ def tryit(name, fn):
         attempts.append((name, errno.errorcode.get(e.errno, str(e.errno))))
 
 
+def write(path, data, mode="w"):
+    # open + write + close inside the attempt, so an error raised at close()
+    # (buffered text I/O) is not lost
+    def fn():
+        with open(path, mode) as f:
+            f.write(data)
+    return fn
+
+
 def create(path):
-    return lambda: open(path, "w").write("ESCAPED\n")
+    return write(path, "ESCAPED\n")
 
 
 for d in ["/", "/usr", "/usr/bin", "/usr/lib/x86_64-linux-gnu", "/lib", "/etc", "/src", "/proc", "/.talos", "/dev"]:
     tryit("create " + os.path.join(d, "talos_escape"), create(os.path.join(d, "talos_escape")))
 tryit("mkdir /escape_dir", lambda: os.mkdir("/escape_dir"))
-tryit("append /etc/passwd", lambda: open("/etc/passwd", "a").write("evil::0:0::/:/bin/sh\n"))
-tryit("append /etc/hosts", lambda: open("/etc/hosts", "a").write("1.2.3.4 evil\n"))
+tryit("append /etc/passwd", write("/etc/passwd", "evil::0:0::/:/bin/sh\n", "a"))
+tryit("append /etc/hosts", write("/etc/hosts", "1.2.3.4 evil\n", "a"))
 tryit("truncate /.talos/init", lambda: open("/.talos/init", "r+b").truncate(0))
-tryit("overwrite /usr/bin/python3", lambda: open("/usr/bin/python3", "r+b").write(b"\0"))
+tryit("overwrite /usr/bin/python3", write("/usr/bin/python3", b"\0", "r+b"))
 tryit("unlink /usr/bin/python3", lambda: os.unlink("/usr/bin/python3"))
 tryit("rename /etc/passwd", lambda: os.rename("/etc/passwd", "/etc/passwd.bak"))
 tryit("chmod /etc/passwd 0666", lambda: os.chmod("/etc/passwd", 0o666))
-tryit("write /proc/sys/kernel/hostname", lambda: open("/proc/sys/kernel/hostname", "w").write("pwned"))
-tryit("write /proc/sys/vm/drop_caches", lambda: open("/proc/sys/vm/drop_caches", "w").write("3"))
-tryit("write /proc/sysrq-trigger", lambda: open("/proc/sysrq-trigger", "w").write("b"))
-tryit("write /proc/1/oom_score_adj", lambda: open("/proc/1/oom_score_adj", "w").write("-1000"))
-tryit("write /proc/self/oom_score_adj -1000", lambda: open("/proc/self/oom_score_adj", "w").write("-1000"))
+tryit("write /proc/sys/kernel/hostname", write("/proc/sys/kernel/hostname", "pwned"))
+tryit("write /proc/sys/vm/drop_caches", write("/proc/sys/vm/drop_caches", "3"))
+tryit("write /proc/sysrq-trigger", write("/proc/sysrq-trigger", "b"))
+# Lowering oom_score_adj (to become the host OOM killer's last choice) needs CAP_SYS_RESOURCE.
+tryit("write /proc/1/oom_score_adj -1000", write("/proc/1/oom_score_adj", "-1000"))
+tryit("write /proc/self/oom_score_adj -1000", write("/proc/self/oom_score_adj", "-1000"))
 
+print("oom_score_adj now: self=%s init=%s" % (open("/proc/self/oom_score_adj").read().strip(),
+                                             open("/proc/1/oom_score_adj").read().strip()))
 for name, res in attempts:
     print("%s: %s" % (name, res))
 if any(r == "SUCCEEDED" for _, r in attempts):

@@ -1,0 +1,2 @@
+// Busy loop: must end by the CPU-time limit.
+for (;;) {}
