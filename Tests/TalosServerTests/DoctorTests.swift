@@ -1,3 +1,4 @@
+import Forge
 @testable import TalosServer
 import Logging
 import Testing
@@ -35,5 +36,18 @@ struct DoctorTests {
         }
         let missing = Doctor(settings: ServerSettings(), logger: .init(label: "test"), crunPath: "/nonexistent/crun")
         #expect(missing.crunCheck(.v2).level == .fail)
+    }
+
+    @Test("every runtime of the catalog is listed, with the package to install when missing")
+    func runtimes() throws {
+        let doctor = Doctor(settings: ServerSettings(), logger: .init(label: "test"))
+        let checks = doctor.runtimeChecks()
+        #expect(Set(checks.map(\.name)).isSuperset(of: ["runtime python", "runtime javascript", "runtime go", "runtime rust"]))
+        #expect(checks.filter { $0.name.hasPrefix("runtime") }.allSatisfy { $0.level == .ok }, "make test installs every toolchain")
+        var catalog = try RuntimeCatalog.builtIn()
+        catalog.runtimes[0].run.mounts.append(.init(source: "/nonexistent/toolchain", destination: "/opt/x"))
+        let missing = doctor.runtimeChecks(catalog: catalog).first { $0.name == "runtime \(catalog.runtimes[0].language)" }
+        #expect(missing?.level == .warn)
+        #expect(missing?.message.contains("install the \(catalog.runtimes[0].package) package") == true)
     }
 }
