@@ -46,12 +46,19 @@ struct BoxBundle {
         }
     }
 
-    /// An output directory owned by the box's user, for a compile stage.
-    func makeOutputDirectory() throws -> String {
-        let path = directory + "/out"
+    var outputDirectory: String { directory + "/out" }
+
+    /// The compile stage's output directory: a tmpfs of `sizeMiB` owned by
+    /// the box's user, so what a compiler writes is bounded like every other
+    /// writable place and never lands on the host's disk.
+    func makeOutputDirectory(sizeMiB: Int) throws -> String {
+        let path = outputDirectory
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        let owner = uid_t(Self.hostIDBase + Self.boxUser)
-        try systemCall("chown") { chown(path, owner, gid_t(Self.hostIDBase + Self.boxUser)) }
+        let owner = Self.hostIDBase + Self.boxUser
+        let options = "size=\(sizeMiB)m,nr_inodes=8192,mode=0700,uid=\(owner),gid=\(owner)"
+        try systemCall("mount") {
+            mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options)
+        }
         return path
     }
 
@@ -82,6 +89,13 @@ struct BoxBundle {
     }
 
     func remove() {
+        Self.remove(directory: directory)
+    }
+
+    /// Detaches the output tmpfs, if any, then deletes the bundle without
+    /// following any link the box may have planted.
+    static func remove(directory: String) {
+        _ = umount2(directory + "/out", Int32(MNT_DETACH))
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

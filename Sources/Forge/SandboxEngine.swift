@@ -174,7 +174,7 @@ public final class SandboxEngine: Sendable {
             _ = try? HostProcess.run(crun + ["delete", "--force", id])
         }
         for name in (try? FileManager.default.contentsOfDirectory(atPath: boxesDirectory)) ?? [] {
-            try? FileManager.default.removeItem(atPath: boxesDirectory + "/" + name)
+            BoxBundle.remove(directory: boxesDirectory + "/" + name)
         }
         cgroups.removeLeftovers(engine: configuration.engineID)
         if !ids.isEmpty {
@@ -253,7 +253,7 @@ public final class SandboxEngine: Sendable {
             bundle = created
             try created.writeSources(files)
             var output: String?
-            if case .writable = outputMount { output = try created.makeOutputDirectory() }
+            if case .writable = outputMount { output = try created.makeOutputDirectory(sizeMiB: limits.tmpfsMiB) }
             if case .readOnly(let path) = outputMount { output = path }
             let cgroupPath = cgroups.boxPath(engine: configuration.engineID, box: id)
             let config = try boxConfig(

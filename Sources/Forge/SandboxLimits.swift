@@ -55,8 +55,8 @@ public struct SandboxLimits: Sendable, Codable, Equatable {
         case openFiles = "open_files"
     }
 
-    /// Every limit with its name, for checks and messages.
-    var named: [(name: String, keyPath: WritableKeyPath<SandboxLimits, Int>)] {
+    /// Every limit with its wire name, for configuration, checks and messages.
+    public static var names: [(name: String, keyPath: WritableKeyPath<SandboxLimits, Int>)] {
         [
             ("memory_mib", \.memoryMiB), ("pids", \.pids), ("cpu_percent", \.cpuPercent),
             ("io_bytes_per_second", \.ioBytesPerSecond), ("cpu_ms", \.cpuMilliseconds),
@@ -147,7 +147,7 @@ public struct LimitPolicy: Sendable, Equatable {
     public func resolve(_ request: LimitRequest) throws -> SandboxLimits {
         var limits = defaults
         let requested = request.values
-        for (name, keyPath) in limits.named {
+        for (name, keyPath) in SandboxLimits.names {
             guard let value = requested[name] else { continue }
             guard value >= 1 else { throw ForgeError.invalidLimit(name) }
             guard value <= maxima[keyPath: keyPath] else {

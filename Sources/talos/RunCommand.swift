@@ -2,6 +2,7 @@ import ArgumentParser
 import Forge
 import Foundation
 import Logging
+import TalosServer
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,6 +10,8 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Run one program in a sandbox through the Forge engine and print the result as JSON.",
         discussion: "Exits 0 when the sandbox worked, whatever the program's verdict; 1 when the sandbox itself failed."
     )
+
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "python, javascript, go or rust.")
     var language: String
@@ -39,6 +42,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
+            let settings = try await common.settings()
             let logger = makeLogger(level: "warning")
             let sources = try files.map { path in
                 guard let data = FileManager.default.contents(atPath: path) else {
@@ -56,9 +60,10 @@ struct RunCommand: AsyncParsableCommand {
             let engine = try SandboxEngine(
                 configuration: SandboxConfiguration(
                     stateDirectory: state, workDirectory: work,
-                    engineID: stateDirectory.map { ($0 as NSString).lastPathComponent } ?? unique, maximumConcurrentRuns: 1
+                    engineID: stateDirectory.map { ($0 as NSString).lastPathComponent } ?? unique, maximumConcurrentRuns: 1,
+                    policy: settings.sandboxPolicy
                 ),
-                catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: logger
+                catalog: try settings.runtimesFile.map(RuntimeCatalog.load(path:)) ?? RuntimeCatalog.builtIn(), audit: nil, logger: logger
             )
             defer {
                 if workDirectory == nil { try? FileManager.default.removeItem(atPath: work) }

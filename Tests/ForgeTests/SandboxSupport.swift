@@ -75,6 +75,8 @@ enum TestSandbox {
         }
         let boxes = (try? FileManager.default.contentsOfDirectory(atPath: engine.configuration.workDirectory + "/boxes")) ?? []
         found += boxes.map { "bundle \($0)" }
+        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        found += mounts.split(separator: "\n").filter { $0.contains(engine.configuration.workDirectory + "/") }.map { "mount \($0)" }
         let cgroups = engine.cgroups
         for directory in cgroups.directories(for: cgroups.enginePath(engine: engine.configuration.engineID)) {
             let children = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -1,3 +1,4 @@
+import Forge
 import Foundation
 import TalosServer
 import TalosTestSupport
@@ -98,6 +99,24 @@ struct StartupTests {
         #expect(settings.rateLimits[.auth].burst == 4)
         #expect(settings.limits.maxBodyBytes == 2048)
         #expect(ServerSettings().host == "127.0.0.1", "loopback unless configured")
+    }
+
+    @Test("sandbox defaults and operator maxima come from configuration")
+    func sandboxPolicy() async throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/talos.json"
+        try #"{"forge": {"maxima": {"memory_mib": 256, "wall_ms": 20000}, "defaults": {"memory_mib": 128}}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let settings = try await ServerSettings.load(configFile: path, environment: ["TALOS_FORGE_MAXIMA_PIDS": "150"])
+        #expect(settings.sandboxPolicy.defaults.memoryMiB == 128)
+        #expect(settings.sandboxPolicy.maxima.memoryMiB == 256)
+        #expect(settings.sandboxPolicy.maxima.wallMilliseconds == 20000)
+        #expect(settings.sandboxPolicy.maxima.pids == 150)
+        #expect(throws: ForgeError.limitAboveMaximum) { try settings.sandboxPolicy.resolve(LimitRequest(memoryMiB: 257)) }
+        await #expect(throws: ServerError.self, "a default above its maximum is refused") {
+            try await ServerSettings.load(configFile: nil, environment: ["TALOS_FORGE_MAXIMA_MEMORY_MIB": "100"])
+        }
     }
 
     @Test("invalid settings are refused with a reason")

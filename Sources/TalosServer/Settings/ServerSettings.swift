@@ -1,4 +1,5 @@
 import Configuration
+public import Forge
 import Foundation
 import SystemPackage
 
@@ -32,6 +33,11 @@ public struct ServerSettings: Sendable {
     public var logLevel = "info"
     /// At most this many super admins (2 or 3).
     public var maximumSuperAdmins = 3
+    /// Sandbox defaults and the most a request may raise them to.
+    public var sandboxPolicy = LimitPolicy()
+    /// An operator's runtimes catalog replacing the built-in one.
+    public var runtimesFile: String?
+    public var sandboxConcurrency = 4
 
     public init() {}
 
@@ -65,6 +71,16 @@ public struct ServerSettings: Sendable {
         settings.auditCheckpointInterval = config.int(forKey: "audit.checkpoint_interval", default: 256)
         settings.logLevel = config.string(forKey: "log.level", default: "info")
         settings.maximumSuperAdmins = config.int(forKey: "citadel.max_super_admins", default: 3)
+        settings.runtimesFile = config.string(forKey: "forge.runtimes_file")
+        settings.sandboxConcurrency = config.int(forKey: "forge.concurrency", default: 4)
+        for (name, keyPath) in SandboxLimits.names {
+            settings.sandboxPolicy.defaults[keyPath: keyPath] = config.int(
+                forKey: ConfigKey("forge.defaults.\(name)"), default: settings.sandboxPolicy.defaults[keyPath: keyPath]
+            )
+            settings.sandboxPolicy.maxima[keyPath: keyPath] = config.int(
+                forKey: ConfigKey("forge.maxima.\(name)"), default: settings.sandboxPolicy.maxima[keyPath: keyPath]
+            )
+        }
 
         let limits = settings.limits
         settings.limits.maxBodyBytes = config.int(forKey: "http.max_body_bytes", default: limits.maxBodyBytes)
@@ -102,6 +118,15 @@ public struct ServerSettings: Sendable {
         }
         guard (2...3).contains(maximumSuperAdmins) else {
             throw ServerError.invalidConfiguration("citadel.max_super_admins must be 2 or 3")
+        }
+        for (name, keyPath) in SandboxLimits.names {
+            let value = sandboxPolicy.defaults[keyPath: keyPath]
+            guard value >= 1, value <= sandboxPolicy.maxima[keyPath: keyPath] else {
+                throw ServerError.invalidConfiguration("forge.defaults.\(name) must be between 1 and forge.maxima.\(name)")
+            }
+        }
+        guard (1...256).contains(sandboxConcurrency) else {
+            throw ServerError.invalidConfiguration("forge.concurrency must be 1–256")
         }
         guard auditCheckpointInterval >= 1 else {
             throw ServerError.invalidConfiguration("audit.checkpoint_interval must be at least 1")
