@@ -134,11 +134,39 @@ public final class SandboxEngine: Sendable {
             throw ForgeError.sandboxUnavailable("cannot become the reaper of container processes")
         }
         signal(SIGPIPE, SIG_IGN)
-        try FileManager.default.createDirectory(atPath: configuration.workDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
-        chmod(configuration.workDirectory, 0o711)
-        try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try Self.ensureOwnDirectory(configuration.workDirectory, mode: 0o711)
+        try Self.ensureOwnDirectory(configuration.stateDirectory, mode: 0o700)
         try writeEtcFiles()
         reapOrphans()
+    }
+
+    /// Creates `path` (and missing parents) or accepts it only if it is a
+    /// real directory owned by this user that nobody else can write to, under
+    /// a parent nobody else can swap it out of. Everything below it is then
+    /// ours: no other local user can plant links for root to follow.
+    static func ensureOwnDirectory(_ path: String, mode: mode_t) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != "/", parent != path {
+            var parentInfo = stat()
+            if lstat(parent, &parentInfo) != 0 {
+                try ensureOwnDirectory(parent, mode: 0o711)
+            } else {
+                let ownerOK = parentInfo.st_uid == 0 || parentInfo.st_uid == geteuid()
+                let othersCanWrite = parentInfo.st_mode & 0o022 != 0
+                let sticky = parentInfo.st_mode & mode_t(S_ISVTX) != 0
+                guard parentInfo.st_mode & S_IFMT == S_IFDIR, ownerOK, !othersCanWrite || sticky else {
+                    throw ForgeError.sandboxUnavailable("\(parent) is not a directory only this user controls")
+                }
+            }
+        }
+        if mkdir(path, mode) != 0, errno != EEXIST {
+            throw ForgeError.sandboxUnavailable("cannot create \(path)")
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+            throw ForgeError.sandboxUnavailable("\(path) is not a private directory of this user (a link, or owned or writable by someone else)")
+        }
+        chmod(path, mode)
     }
 
     var etcDirectory: String { configuration.workDirectory + "/etc" }
@@ -151,7 +179,7 @@ public final class SandboxEngine: Sendable {
             "group": "root:x:0:\nnogroup:x:65534:\n",
             "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
         ]
-        try FileManager.default.createDirectory(atPath: etcDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try Self.ensureOwnDirectory(etcDirectory, mode: 0o755)
         for (name, content) in files {
             let path = etcDirectory + "/" + name
             try? FileManager.default.removeItem(atPath: path)
@@ -159,7 +187,7 @@ public final class SandboxEngine: Sendable {
                 throw ForgeError.sandboxUnavailable("cannot write \(path)")
             }
         }
-        try FileManager.default.createDirectory(atPath: boxesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        try Self.ensureOwnDirectory(boxesDirectory, mode: 0o711)
     }
 
     /// Kills and deletes every container in this engine's state directory,
@@ -181,6 +209,15 @@ public final class SandboxEngine: Sendable {
             logger.warning("reaped orphaned sandboxes", metadata: ["count": "\(ids.count)"])
         }
         return ids.count
+    }
+
+    /// Reaps whatever is left and removes the engine's own cgroups, for an
+    /// engine that will not run again (a one-off `talos run`).
+    public func close() {
+        reapOrphans()
+        for directory in cgroups.directories(for: cgroups.enginePath(engine: configuration.engineID)) {
+            rmdir(directory)
+        }
     }
 
     /// Compiles (when the language needs it) and runs `request`.
@@ -270,7 +307,13 @@ public final class SandboxEngine: Sendable {
             let outcome = await runner.run()
             var result = outcome.result(stage: name, isCompile: isCompile)
             if outcome.setupFailure != nil { result.verdict = .internalError }
-            await recordEvents(id: id, stage: name, language: runtime.language, outcome: outcome, result: result)
+            do {
+                try await recordEvents(id: id, stage: name, language: runtime.language, outcome: outcome, result: result)
+            } catch {
+                // Fail closed: a stage whose events cannot be recorded has no result.
+                logger.error("sandbox audit failed", metadata: ["box": "\(id)"])
+                return StageOutcome(result: StageResult.internalError(stage: name), bundle: bundle, outputDirectory: nil)
+            }
             return StageOutcome(result: result, bundle: bundle, outputDirectory: output)
         } catch {
             logger.error("sandbox setup failed", metadata: ["box": "\(id)", "error": "\(error)"])
@@ -282,8 +325,18 @@ public final class SandboxEngine: Sendable {
         }
     }
 
-    /// Security-relevant events go to the audit trail and the logs.
-    private func recordEvents(id: String, stage: String, language: String, outcome: StageRunner.Outcome, result: StageResult) async {
+    /// Every stage's end, and each security-relevant event, go to the audit
+    /// trail and the logs.
+    private func recordEvents(id: String, stage: String, language: String, outcome: StageRunner.Outcome, result: StageResult) async throws {
+        try await audit?.record(
+            AuditEvent(
+                actor: "system", action: "sandbox.stage", target: id, outcome: result.verdict == .internalError ? .error : .success,
+                details: [
+                    "stage": stage, "language": language, "verdict": result.verdict.name, "cpu_ms": String(result.cpuMilliseconds),
+                    "wall_ms": String(result.wallMilliseconds), "peak_memory_bytes": String(result.peakMemoryBytes),
+                ]
+            )
+        )
         var events: [(String, [String: String])] = []
         if outcome.stats.oomKills > 0 { events.append(("sandbox.oom_kill", [:])) }
         if outcome.stats.pidLimitHits > 0 { events.append(("sandbox.pid_limit", ["hits": String(outcome.stats.pidLimitHits)])) }
@@ -295,7 +348,7 @@ public final class SandboxEngine: Sendable {
             details["stage"] = stage
             details["language"] = language
             logger.warning("sandbox event", metadata: ["event": "\(action)", "box": "\(id)"])
-            try? await audit?.record(AuditEvent(actor: "system", action: action, target: id, outcome: .denied, details: details))
+            try await audit?.record(AuditEvent(actor: "system", action: action, target: id, outcome: .denied, details: details))
         }
     }
 }

@@ -48,8 +48,9 @@ final class StageRunner: Sendable {
         var cpuLimitMilliseconds = 0
         var heapExhaustionMarker: String?
 
+        /// The runtime's own report, trusted only with the abort it comes with.
         var heapExhausted: Bool {
-            guard let heapExhaustionMarker else { return false }
+            guard let heapExhaustionMarker, let waitStatus, HostProcess.exitCode(waitStatus) == 128 + SIGABRT else { return false }
             return String(decoding: stderr.suffix(4096), as: UTF8.self).contains(heapExhaustionMarker)
         }
 
@@ -73,7 +74,11 @@ final class StageRunner: Sendable {
                 verdict = .memoryLimitExceeded
             } else if outputExceeded {
                 verdict = .outputLimitExceeded
-            } else if killedFor == .cpu || signal == SIGXCPU || (signal != nil && cpuMilliseconds >= cpuLimitMilliseconds) {
+            } else if killedFor == .cpu || (signal != nil && cpuMilliseconds >= cpuLimitMilliseconds)
+                || (signal == SIGXCPU && cpuMilliseconds * 10 >= cpuLimitMilliseconds * 9)
+            {
+                // RLIMIT_CPU's SIGXCPU counts only with the CPU time to back
+                // it: a program cannot exit 152 to fake a CPU limit.
                 verdict = .timeLimitExceeded(.cpu)
                 timeLimit = .cpu
             } else if killedFor == .wall {
@@ -110,13 +115,19 @@ final class StageRunner: Sendable {
         outcome.cpuLimitMilliseconds = limits.cpuMilliseconds
         outcome.heapExhaustionMarker = heapExhaustionMarker
         defer { _ = try? HostProcess.run(crun + ["delete", "--force", id]) }
-        let pipes: (stdin: (read: Int32, write: Int32), stdout: (read: Int32, write: Int32), stderr: (read: Int32, write: Int32))
-        do {
-            pipes = (try HostProcess.pipe(), try HostProcess.pipe(), try HostProcess.pipe())
-        } catch {
-            outcome.setupFailure = "cannot create pipes"
-            return outcome
+        var created: [(read: Int32, write: Int32)] = []
+        for _ in 0..<3 {
+            guard let pipe = try? HostProcess.pipe() else {
+                for pipe in created {
+                    close(pipe.read)
+                    close(pipe.write)
+                }
+                outcome.setupFailure = "cannot create pipes"
+                return outcome
+            }
+            created.append(pipe)
         }
+        let pipes = (stdin: created[0], stdout: created[1], stderr: created[2])
         // Pipes larger than the output cap: a program that fills a small
         // pipe may stall and queue output in memory before the reader sees
         // the overflow, turning an output flood into an OOM.
@@ -137,15 +148,13 @@ final class StageRunner: Sendable {
         close(pipes.stdin.read)
         close(pipes.stdout.write)
         close(pipes.stderr.write)
-        defer {
-            close(pipes.stdout.read)
-            close(pipes.stderr.read)
-        }
         guard create == 0,
             let pidText = try? String(contentsOfFile: pidFile, encoding: .utf8),
             let containerPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines))
         else {
             close(pipes.stdin.write)
+            close(pipes.stdout.read)
+            close(pipes.stderr.read)
             let log = (try? String(contentsOfFile: bundle.directory + "/crun.log", encoding: .utf8)) ?? ""
             outcome.setupFailure = log.split(separator: "\n").last.map(String.init) ?? "crun create failed"
             return outcome
@@ -173,6 +182,9 @@ final class StageRunner: Sendable {
                         state.withLock { $0.outputExceeded = true }
                     }
                 }
+                // The reader owns its descriptor: closing it anywhere else
+                // could pull a reused descriptor number out from under it.
+                close(descriptor)
                 state.withLock { state in
                     if index == 0 { (state.stdout, state.stdoutTruncated) = (kept, overflowed) } else { (state.stderr, state.stderrTruncated) = (kept, overflowed) }
                 }
@@ -199,6 +211,7 @@ final class StageRunner: Sendable {
         guard (try? HostProcess.run(crun + ["start", id]))?.status == 0 else {
             kill()
             _ = try? HostProcess.wait(containerPID)
+            _ = readers.wait(timeout: .now() + .seconds(5))
             outcome.setupFailure = "crun start failed"
             return outcome
         }

@@ -4,12 +4,19 @@ import Glibc
 import Musl
 #endif
 public import TalosCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The append-only JSON Lines mirror of the audit chain in `DATA_DIR/audit/`.
 ///
-/// Opened `O_APPEND | O_NOFOLLOW`, 0600; each batch is written under an
-/// exclusive `flock` and `fsync`ed before the database commits, so processes
-/// sharing a data directory keep the file in chain order.
+/// Opened `O_APPEND | O_NOFOLLOW`, 0600. The writer holds an exclusive
+/// `flock` from before its database transaction until its lines are written
+/// and `fsync`ed after the commit, so processes sharing a data directory keep
+/// the file in chain order, and the file never holds a record the database
+/// rolled back.
 public final class AuditFileSink: Sendable {
     public let path: String
     private let descriptor: Int32
@@ -25,24 +32,47 @@ public final class AuditFileSink: Sendable {
         close(descriptor)
     }
 
+    /// Takes the cross-process lock on the file; pair with ``unlock()``.
+    public func lock() throws {
+        try systemCall("flock") { flock(descriptor, LOCK_EX) }
+    }
+
+    public func unlock() {
+        _ = flock(descriptor, LOCK_UN)
+    }
+
+    /// Appends and fsyncs `records`; call while holding ``lock()``. A failed
+    /// write is cut back off, so the file never ends in half a line.
     public func append(_ records: [AuditRecord]) throws {
         guard !records.isEmpty else { return }
         var bytes: [UInt8] = []
         for record in records {
             bytes += try AuditSeal.line(for: record)
         }
-        try systemCall("flock") { flock(descriptor, LOCK_EX) }
-        defer { _ = flock(descriptor, LOCK_UN) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = try bytes.withUnsafeBytes { buffer in
-                try systemCall("write") {
-                    write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+        let start = lseek(descriptor, 0, SEEK_END)
+        do {
+            var offset = 0
+            while offset < bytes.count {
+                let written = try bytes.withUnsafeBytes { buffer in
+                    try systemCall("write") {
+                        write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                    }
                 }
+                offset += written
             }
-            offset += written
+            try systemCall("fsync") { fsync(descriptor) }
+        } catch {
+            if start >= 0 { _ = ftruncate(descriptor, start) }
+            throw error
         }
-        try systemCall("fsync") { fsync(descriptor) }
+    }
+
+    /// The position of the last record in the file, 0 when empty.
+    public func lastSequence() throws -> Int64 {
+        guard let last = try Self.readLines(path: path).last,
+            let record = try? AuditSeal.decoder.decode(AuditRecord.self, from: Data(last.utf8))
+        else { return 0 }
+        return record.seq
     }
 
     /// Reads every line of the file at `path` (without following a final

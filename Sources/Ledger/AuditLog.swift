@@ -18,6 +18,8 @@ public actor AuditLog {
 
     private var pending: [(event: AuditEvent, waiter: CheckedContinuation<Void, any Error>)] = []
     private var flushing = false
+    /// Whether the file is known to hold every record this node committed.
+    private var fileCaughtUp = false
 
     /// Largest batch one transaction writes.
     static let maximumBatch = 512
@@ -77,8 +79,12 @@ public actor AuditLog {
         let node = self.node
         let signer = self.signer
         let interval = checkpointInterval
-        let sink = self.sink
-        _ = try await repository.append(
+        try sink?.lock()
+        defer { sink?.unlock() }
+        if let sink, !fileCaughtUp {
+            try await catchUp(sink)
+        }
+        let batch = try await repository.append(
             seal: { head in
                 let time = Timestamp.now()
                 let records = try AuditSeal.seal(events, after: head, node: node, time: time)
@@ -86,9 +92,31 @@ public actor AuditLog {
                     .map { try signer.checkpoint(for: $0, time: time) }
                 return AuditBatch(records: records, checkpoints: checkpoints)
             },
-            beforeCommit: { batch in
-                try sink?.append(batch.records)
-            }
+            beforeCommit: { _ in }
         )
+        do {
+            try sink?.append(batch.records)
+        } catch {
+            // Committed but not mirrored: the next write copies it over first.
+            fileCaughtUp = false
+            throw error
+        }
+    }
+
+    /// Copies into the file any record this node committed after the file's
+    /// last line, e.g. when the process died between commit and mirror.
+    private func catchUp(_ sink: AuditFileSink) async throws {
+        var after = try sink.lastSequence()
+        while true {
+            let page = try await repository.records(afterSeq: after, limit: 1000)
+            guard let last = page.last else { break }
+            let missing = page.filter { $0.node == node }
+            if !missing.isEmpty {
+                logger.warning("audit file behind the database; copying records over", metadata: ["records": "\(missing.count)"])
+                try sink.append(missing)
+            }
+            after = last.seq
+        }
+        fileCaughtUp = true
     }
 }

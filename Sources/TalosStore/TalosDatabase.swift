@@ -52,7 +52,7 @@ public final class TalosDatabase: Sendable {
             let database = PooledSQLiteDatabase(pool: box, logger: logger)
             return TalosDatabase(
                 dialect: .sqlite,
-                sql: database.sql(encoder: .init(), decoder: .init(), queryLogLevel: .trace),
+                sql: database.sql(encoder: .init(), decoder: .init(), queryLogLevel: nil),
                 writeGate: AsyncGate.forFile(path),
                 close: {
                     try await box.pool.shutdownAsync()
@@ -87,7 +87,7 @@ public final class TalosDatabase: Sendable {
             let box = PoolBox(pool)
             return TalosDatabase(
                 dialect: .postgres,
-                sql: pool.database(logger: logger).sql(queryLogLevel: .trace),
+                sql: pool.database(logger: logger).sql(queryLogLevel: nil),
                 close: { try await box.pool.shutdownAsync() }
             )
         }

@@ -56,7 +56,7 @@ struct RunCommand: AsyncParsableCommand {
             } ?? []
             let unique = "run-\(ProcessInfo.processInfo.processIdentifier)"
             let state = stateDirectory ?? "/run/talos/\(unique)"
-            let work = workDirectory ?? "/tmp/talos-\(unique)"
+            let work = workDirectory ?? "/run/talos/\(unique)-work"
             let engine = try SandboxEngine(
                 configuration: SandboxConfiguration(
                     stateDirectory: state, workDirectory: work,
@@ -66,6 +66,7 @@ struct RunCommand: AsyncParsableCommand {
                 catalog: try settings.runtimesFile.map(RuntimeCatalog.load(path:)) ?? RuntimeCatalog.builtIn(), audit: nil, logger: logger
             )
             defer {
+                engine.close()
                 if workDirectory == nil { try? FileManager.default.removeItem(atPath: work) }
                 if stateDirectory == nil { try? FileManager.default.removeItem(atPath: state) }
             }

@@ -22,18 +22,22 @@ struct SandboxBenchCommand: AsyncParsableCommand {
         try await reportingFailures {
             let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
             let unique = "bench-\(ProcessInfo.processInfo.processIdentifier)"
-            let work = "/tmp/talos-\(unique)"
+            let work = "/run/talos/\(unique)-work"
             defer {
                 try? FileManager.default.removeItem(atPath: work)
                 try? FileManager.default.removeItem(atPath: "/run/talos/\(unique)")
             }
+            let engines = EngineList()
+            defer { engines.closeAll() }
             func engine(_ slots: Int) throws -> SandboxEngine {
-                try SandboxEngine(
+                let engine = try SandboxEngine(
                     configuration: SandboxConfiguration(
                         stateDirectory: "/run/talos/\(unique)", workDirectory: work, engineID: unique, maximumConcurrentRuns: slots
                     ),
                     catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: logger
                 )
+                engines.add(engine)
+                return engine
             }
             let sequential = try engine(1)
             let python = ExecutionRequest(language: "python", files: [try SourceFile(name: "main.py", text: "pass\n")])
@@ -122,5 +126,18 @@ struct SandboxBenchCommand: AsyncParsableCommand {
             try await group.waitForAll()
         }
         return Double(total) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+}
+
+/// The engines a benchmark made, closed together at the end.
+final class EngineList: @unchecked Sendable {
+    private var engines: [SandboxEngine] = []
+
+    func add(_ engine: SandboxEngine) {
+        engines.append(engine)
+    }
+
+    func closeAll() {
+        engines.forEach { $0.close() }
     }
 }

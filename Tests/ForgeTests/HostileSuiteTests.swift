@@ -181,7 +181,10 @@ struct ForgeSandboxTests {
         var running = false
         for _ in 0..<100 where !running {
             try await Task.sleep(for: .milliseconds(100))
-            running = !TestSandbox.boxProcesses().isEmpty
+            running = TestSandbox.boxProcesses().contains { pid in
+                let commandLine = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                return commandLine.contains("main.py") && !commandLine.contains("tini")
+            }
         }
         #expect(running, "the box started")
         kill(process.processIdentifier, SIGKILL)

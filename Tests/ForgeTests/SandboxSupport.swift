@@ -6,7 +6,7 @@ import Synchronization
 /// One engine for the sandbox suites, with its own state directory and
 /// cgroup subtree, so host checks can tell its leftovers from anything else.
 enum TestSandbox {
-    static let root = "/tmp/talos-forge-test-\(ProcessInfo.processInfo.processIdentifier)"
+    static let root = "/run/talos/forge-test-\(ProcessInfo.processInfo.processIdentifier)"
 
     static func engine(id: String, concurrency: Int = 2) throws -> SandboxEngine {
         try SandboxEngine(

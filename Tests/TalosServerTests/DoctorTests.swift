@@ -51,3 +51,34 @@ struct DoctorTests {
         #expect(missing?.message.contains("install the \(catalog.runtimes[0].package) package") == true)
     }
 }
+
+@Suite("Rate-limit identities")
+struct RateLimitIdentityTests {
+    @Test("empty path segments cannot move a credential route to a looser bucket", arguments: [
+        "/v1/auth/login", "/v1//auth/login", "//v1/auth//login", "/v1/auth/login/", "//oauth2/token",
+    ])
+    func doubleSlashes(_ path: String) {
+        #expect(RateLimitMiddleware.group(forPath: path) == .auth)
+    }
+
+    @Test("IPv6 clients are limited per /64, IPv4 per address")
+    func bucketKeys() {
+        #expect(ClientAddress.bucketKey("203.0.113.9") == "203.0.113.9")
+        #expect(ClientAddress.bucketKey("2001:db8:1:2:aaaa::1") == ClientAddress.bucketKey("2001:db8:1:2:bbbb:cccc:dddd:eeee"))
+        #expect(ClientAddress.bucketKey("2001:db8:1:2::1") != ClientAddress.bucketKey("2001:db8:1:3::1"))
+        #expect(ClientAddress.bucketKey("::1") == "0:0:0:0::/64")
+    }
+
+    @Test("a flood of new clients never resets a drained bucket")
+    func eviction() {
+        var settings = RateLimitSettings()
+        settings[.auth] = .init(burst: 2, perMinute: 1)
+        let limiter = RateLimiter(settings: settings, maximumKeys: 50)
+        let now = ContinuousClock.now
+        #expect(limiter.check(group: .auth, key: "attacker", now: now) == .allow)
+        #expect(limiter.check(group: .auth, key: "attacker", now: now) == .allow)
+        #expect(limiter.check(group: .auth, key: "attacker", now: now) != .allow)
+        for index in 0..<500 { _ = limiter.check(group: .auth, key: "filler-\(index)", now: now) }
+        #expect(limiter.check(group: .auth, key: "attacker", now: now) != .allow)
+    }
+}

@@ -48,6 +48,22 @@ struct StartupTests {
         }
     }
 
+    @Test("secrets mounted through links are judged by what they point at")
+    func linkedSecrets() async throws {
+        try await TestDatabase.with(.sqlite) { test in
+            let settings = try TestServer.settings(for: test)
+            await (try Self.prepare(settings)).close()
+            let secrets = settings.dataDirectory + "/secrets"
+            let stored = test.directory + "/mounted"
+            try FileManager.default.createDirectory(atPath: stored, withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: secrets + "/master_key", toPath: stored + "/master_key")
+            try FileManager.default.createSymbolicLink(atPath: secrets + "/master_key", withDestinationPath: stored + "/master_key")
+            await (try Self.prepare(settings)).close()
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: stored + "/master_key")
+            await #expect(throws: ServerError.insecurePermissions) { try await Self.prepare(settings) }
+        }
+    }
+
     @Test("a data directory readable by others stops the start")
     func readableDataDirectory() async throws {
         try await TestDatabase.with(.sqlite) { test in

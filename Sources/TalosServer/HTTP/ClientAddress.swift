@@ -12,6 +12,19 @@ enum ClientAddress {
         return peer
     }
 
+    /// The rate-limit identity of an address: IPv4 as is, IPv6 by its /64,
+    /// since one client commonly holds a whole /64 and could rotate through it.
+    static func bucketKey(_ address: String) -> String {
+        guard address.contains(":") else { return address }
+        var groups = address.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if let gap = groups.firstIndex(of: ""), address.contains("::") {
+            let present = groups.filter { !$0.isEmpty }
+            let fill = Array(repeating: "0", count: max(0, 8 - present.count))
+            groups = Array(groups[..<gap].filter { !$0.isEmpty }) + fill + Array(groups[gap...].filter { !$0.isEmpty })
+        }
+        return groups.prefix(4).map { String(Int($0, radix: 16) ?? 0, radix: 16) }.joined(separator: ":") + "::/64"
+    }
+
     /// Only digits, hex, dots and colons, at most 45 characters: an address,
     /// never text that could smuggle anything into logs or buckets.
     static func isPlausibleIP(_ text: String) -> Bool {

@@ -18,7 +18,7 @@ struct RateLimitMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         let group = Self.group(forPath: request.uri.path)
-        let key = context.principal.id.map { "principal:" + $0 } ?? "ip:" + context.clientIP
+        let key = context.principal.id.map { "principal:" + $0 } ?? "ip:" + ClientAddress.bucketKey(context.clientIP)
         switch limiter.check(group: group, key: key) {
         case .allow:
             return try await next(request, context)
@@ -42,7 +42,11 @@ struct RateLimitMiddleware: RouterMiddleware {
         }
     }
 
-    static func group(forPath path: String) -> RateLimitGroup {
+    /// Classifies the path as the router sees it: empty segments (`//`) are
+    /// ignored there, so they are ignored here, or `/v1//auth/login` would
+    /// reach the login route on the generous bucket.
+    static func group(forPath rawPath: String) -> RateLimitGroup {
+        let path = "/" + rawPath.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
         if path == "/healthz" || path == "/readyz" { return .health }
         if path.hasPrefix("/v1/auth/") || path.hasPrefix("/oauth2/") { return .auth }
         return .api

@@ -56,19 +56,22 @@ final class RateLimiter: Sendable {
         }
     }
 
-    /// Drops buckets that have refilled completely; if none has, drops an
-    /// arbitrary half, which can only make the limiter more lenient briefly.
+    /// Drops buckets that have refilled completely (forgetting them changes
+    /// nothing); if that frees too little, drops the least recently used of
+    /// those still holding tokens. A drained bucket is never dropped, so a
+    /// flood of new keys cannot reset a client that is being refused.
     private static func evict(_ state: inout State, now: ContinuousClock.Instant, settings: RateLimitSettings) {
-        let before = state.buckets.count
         state.buckets = state.buckets.filter { key, bucket in
             let group = RateLimitGroup(rawValue: String(key.prefix { $0 != "|" })) ?? .api
             let limits = settings[group]
             let elapsed = Double((now - bucket.updated).components.seconds)
             return bucket.tokens + elapsed * Double(limits.perMinute) / 60 < Double(limits.burst)
         }
-        if state.buckets.count == before {
-            let keep = state.buckets.keys.prefix(before / 2)
-            state.buckets = state.buckets.filter { keep.contains($0.key) }
+        let target = state.buckets.count * 3 / 4
+        guard state.buckets.count > target, target > 0 else { return }
+        let candidates = state.buckets.filter { $0.value.tokens >= 1 }.sorted { $0.value.updated < $1.value.updated }
+        for (key, _) in candidates.prefix(state.buckets.count - target) {
+            state.buckets[key] = nil
         }
     }
 }

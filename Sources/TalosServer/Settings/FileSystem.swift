@@ -76,6 +76,30 @@ enum FileSystem {
         throw ServerError.filesystem("\(path) is larger than \(limit) bytes")
     }
 
+    /// Opens `path` (following links), then checks the opened file itself
+    /// is a regular file nobody but its owner can read, and reads it. Checking
+    /// the descriptor leaves no window between the check and the read.
+    static func readPrivate(_ path: String, limit: Int) throws -> [UInt8] {
+        let descriptor = try systemCall("open") { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(descriptor) }
+        var info = stat()
+        try systemCall("fstat") { fstat(descriptor, &info) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw ServerError.filesystem("\(path) is not a regular file") }
+        if UInt32(info.st_mode) & 0o077 != 0 {
+            throw ServerError.insecurePermissions(path: path, mode: UInt32(info.st_mode))
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while bytes.count <= limit {
+            let count = try chunk.withUnsafeMutableBytes { buffer in
+                try systemCall("read") { Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
+        throw ServerError.filesystem("\(path) is larger than \(limit) bytes")
+    }
+
     /// Writes a new file with `mode`; fails if it already exists (`O_EXCL`),
     /// so a racing process or a planted symlink is never overwritten.
     static func createExclusive(_ path: String, contents: [UInt8], mode: mode_t) throws {
