@@ -339,6 +339,8 @@ public final class SandboxEngine: Sendable {
         )
         var events: [(String, [String: String])] = []
         if outcome.stats.oomKills > 0 { events.append(("sandbox.oom_kill", [:])) }
+        // The profile kills on foreign-ABI syscalls; that death is the kernel's report.
+        if result.signal == SIGSYS { events.append(("sandbox.seccomp_violation", ["signal": "SIGSYS"])) }
         if outcome.stats.pidLimitHits > 0 { events.append(("sandbox.pid_limit", ["hits": String(outcome.stats.pidLimitHits)])) }
         if let limit = outcome.killedFor { events.append(("sandbox.timeout", ["limit": limit.rawValue])) }
         if outcome.outputExceeded { events.append(("sandbox.output_limit", [:])) }

@@ -239,6 +239,8 @@ struct ForgeSandboxTests {
             let sleeper = try SourceFile(name: "main.py", text: "import time\ntime.sleep(30)\n")
             #expect(try await engine.execute(ExecutionRequest(language: "python", files: [bomb], limits: LimitRequest(memoryMiB: 64))).verdict == .memoryLimitExceeded)
             #expect(try await engine.execute(ExecutionRequest(language: "python", files: [sleeper], limits: LimitRequest(wallMilliseconds: 500))).verdict == .timeLimitExceeded(.wall))
+            let int80 = try SourceFile(name: "main.rs", content: Array(try Data(contentsOf: URL(fileURLWithPath: TestSandbox.hostileDirectory + "/rust/int80_i386_abi.rs"))))
+            #expect(try await engine.execute(ExecutionRequest(language: "rust", files: [int80])).run?.signal == SIGSYS)
 
             // A toolchain that is not there: the box cannot be built, and the program never runs.
             catalog.runtimes[0].run.mounts.append(.init(source: "/nonexistent/talos-toolchain", destination: "/opt/toolchain"))
@@ -260,6 +262,8 @@ struct ForgeSandboxTests {
             #expect(actions.contains("sandbox.oom_kill"))
             #expect(actions.contains("sandbox.timeout"))
             #expect(actions.contains("sandbox.setup_failed"))
+            #expect(actions.contains("sandbox.seccomp_violation"))
+            #expect(actions.filter { $0 == "sandbox.stage" }.count == 5, "every stage's end is on the record: 2 python, rust compile and run, and the broken one")
         }
     }
 }
