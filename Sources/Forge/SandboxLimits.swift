@@ -94,40 +94,31 @@ public struct LimitRequest: Sendable, Codable, Equatable {
         self.openFiles = openFiles
     }
 
-    enum CodingKeys: String, CodingKey {
-        case memoryMiB = "memory_mib"
-        case pids
-        case cpuPercent = "cpu_percent"
-        case ioBytesPerSecond = "io_bytes_per_second"
-        case cpuMilliseconds = "cpu_ms"
-        case wallMilliseconds = "wall_ms"
-        case outputBytes = "output_bytes"
-        case tmpfsMiB = "tmpfs_mib"
-        case openFiles = "open_files"
-    }
+    /// The same wire names as ``SandboxLimits``.
+    typealias CodingKeys = SandboxLimits.CodingKeys
 
     /// These values, with every value `other` sets taking precedence.
     public func overridden(by other: LimitRequest) -> LimitRequest {
-        LimitRequest(
-            memoryMiB: other.memoryMiB ?? memoryMiB, pids: other.pids ?? pids, cpuPercent: other.cpuPercent ?? cpuPercent,
-            ioBytesPerSecond: other.ioBytesPerSecond ?? ioBytesPerSecond,
-            cpuMilliseconds: other.cpuMilliseconds ?? cpuMilliseconds,
-            wallMilliseconds: other.wallMilliseconds ?? wallMilliseconds, outputBytes: other.outputBytes ?? outputBytes,
-            tmpfsMiB: other.tmpfsMiB ?? tmpfsMiB, openFiles: other.openFiles ?? openFiles
-        )
+        var merged = self
+        for (_, keyPath) in Self.names {
+            if let value = other[keyPath: keyPath] { merged[keyPath: keyPath] = value }
+        }
+        return merged
+    }
+
+    /// Each optional limit beside its ``SandboxLimits`` counterpart.
+    static var names: [(name: String, keyPath: WritableKeyPath<LimitRequest, Int?>)] {
+        [
+            ("memory_mib", \.memoryMiB), ("pids", \.pids), ("cpu_percent", \.cpuPercent),
+            ("io_bytes_per_second", \.ioBytesPerSecond), ("cpu_ms", \.cpuMilliseconds),
+            ("wall_ms", \.wallMilliseconds), ("output_bytes", \.outputBytes), ("tmpfs_mib", \.tmpfsMiB),
+            ("open_files", \.openFiles),
+        ]
     }
 
     var values: [String: Int] {
         var values: [String: Int] = [:]
-        values["memory_mib"] = memoryMiB
-        values["pids"] = pids
-        values["cpu_percent"] = cpuPercent
-        values["io_bytes_per_second"] = ioBytesPerSecond
-        values["cpu_ms"] = cpuMilliseconds
-        values["wall_ms"] = wallMilliseconds
-        values["output_bytes"] = outputBytes
-        values["tmpfs_mib"] = tmpfsMiB
-        values["open_files"] = openFiles
+        for (name, keyPath) in Self.names { values[name] = self[keyPath: keyPath] }
         return values
     }
 }

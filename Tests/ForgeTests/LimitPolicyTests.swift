@@ -45,6 +45,8 @@ struct LimitPolicyTests {
     func wireNames() throws {
         let request = try JSONDecoder().decode(LimitRequest.self, from: Data(#"{"memory_mib": 128, "wall_ms": 500}"#.utf8))
         #expect(request == LimitRequest(memoryMiB: 128, wallMilliseconds: 500))
+        let merged = LimitRequest(memoryMiB: 1024, pids: 128, wallMilliseconds: 60_000).overridden(by: request)
+        #expect(merged == LimitRequest(memoryMiB: 128, pids: 128, wallMilliseconds: 500), "the request wins where it speaks")
         let verdicts: [Verdict] = [.ok, .compileError, .runtimeError, .timeLimitExceeded(.cpu), .memoryLimitExceeded, .outputLimitExceeded, .internalError]
         #expect(verdicts.map(\.name) == [
             "ok", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded",
