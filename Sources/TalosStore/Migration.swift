@@ -18,6 +18,7 @@ extension Migration {
     public static let all: [Migration] = [
         auditTrail,
         accounts,
+        sessions,
     ]
 
     static let auditTrail = Migration(version: 1, name: "audit trail") { dialect in
@@ -78,6 +79,69 @@ extension Migration {
                 created_at TEXT NOT NULL
             )
             """,
+        ]
+    }
+
+    static let sessions = Migration(version: 3, name: "sessions, refresh tokens, MFA, lockout, signing keys") { _ in
+        [
+            "ALTER TABLE accounts ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE accounts ADD COLUMN lock_count INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE accounts ADD COLUMN locked_until TEXT",
+            "ALTER TABLE accounts ADD COLUMN mfa_enabled INTEGER NOT NULL DEFAULT 0",
+            """
+            CREATE TABLE sessions (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                created_at TEXT NOT NULL,
+                last_used_at TEXT NOT NULL,
+                ip TEXT NOT NULL,
+                user_agent TEXT NOT NULL,
+                auth_time BIGINT NOT NULL,
+                amr TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                revoked_at TEXT,
+                revoked_reason TEXT
+            )
+            """,
+            "CREATE INDEX sessions_account ON sessions (account_id)",
+            """
+            CREATE TABLE refresh_tokens (
+                token_hash TEXT PRIMARY KEY,
+                session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                rotated_at TEXT
+            )
+            """,
+            "CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id)",
+            """
+            CREATE TABLE totp_credentials (
+                account_id TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+                secret_sealed TEXT NOT NULL,
+                confirmed_at TEXT,
+                last_step BIGINT NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE recovery_codes (
+                account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                code_hash TEXT NOT NULL,
+                used_at TEXT,
+                PRIMARY KEY (account_id, code_hash)
+            )
+            """,
+            """
+            CREATE TABLE signing_keys (
+                kid TEXT PRIMARY KEY,
+                private_sealed TEXT NOT NULL,
+                public_key TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                sign_until TEXT NOT NULL,
+                publish_until TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX one_time_tokens_account ON one_time_tokens (account_id)",
         ]
     }
 

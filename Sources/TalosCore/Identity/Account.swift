@@ -76,6 +76,8 @@ public struct OneTimeToken: Sendable, Equatable {
         case enrollment
         /// Lets an invited owner or consumer set a password.
         case invitation
+        /// Finishes a password sign-in with a second factor (5 minutes).
+        case mfaLogin = "mfa_login"
     }
 
     public var hash: String
