@@ -74,6 +74,7 @@ let package = Package(
                 "TalosCore", "Ledger", "CArgon2",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            resources: [.copy("Resources/common-passwords.txt")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -170,7 +171,9 @@ let package = Package(
         .testTarget(
             name: "TalosServerTests",
             dependencies: [
-                "TalosServer", "TalosStore", "Ledger", "TalosCore", "TalosTestSupport", "Forge",
+                "TalosServer", "TalosStore", "Ledger", "TalosCore", "TalosTestSupport", "Forge", "Citadel",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
