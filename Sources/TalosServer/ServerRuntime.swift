@@ -1,4 +1,10 @@
+public import Citadel
 import Crypto
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 public import Hummingbird
 import HummingbirdTLS
 import HummingbirdCore
@@ -18,17 +24,24 @@ public struct ServerRuntime: Sendable {
     public let audit: AuditLog
     public let metrics: ServerMetrics
     public let node: String
+    public let identity: IdentityService
+    /// Every route's declared access, filled in by ``makeApplication(additionalRoutes:onServerRunning:)``.
+    public let routeTable = RouteAccessTable()
     let tlsConfiguration: TLSConfiguration
     let logger: Logger
 
     /// Prepares the data directory and every dependency, stopping at the
     /// first failure with an error that says what to fix.
-    public static func prepare(settings: ServerSettings, logger: Logger) async throws -> ServerRuntime {
+    ///
+    /// - Parameter clock: the time identity decisions use; tests move it.
+    public static func prepare(
+        settings: ServerSettings, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }
+    ) async throws -> ServerRuntime {
         try settings.validate()
         let dataDirectory = try DataDirectory.prepare(path: settings.dataDirectory, secretsPath: settings.secretsDirectory)
         let secrets = SecretStore(directory: dataDirectory.secretsPath)
         let createSecrets = settings.secretsDirectory == nil
-        _ = try secrets.key(.masterKey, byteCount: 32, createIfMissing: createSecrets)
+        let masterKey = try secrets.key(.masterKey, byteCount: 32, createIfMissing: createSecrets)
         let signer = try Self.auditSigner(secrets: secrets, create: createSecrets)
 
         let certificate: String
@@ -57,9 +70,15 @@ public struct ServerRuntime: Sendable {
                 logger: logger,
                 onWritten: { metrics.auditWritten($0) }
             )
+            var citadel = settings.citadel
+            citadel.maximumSuperAdmins = settings.maximumSuperAdmins
+            let identity = try IdentityService(
+                settings: citadel, store: SQLAccountRepository(database: database), audit: audit,
+                masterKey: Secret(masterKey.unsafeValue), policy: try PasswordPolicy.standard(), clock: clock
+            )
             return ServerRuntime(
                 settings: settings, dataDirectory: dataDirectory, database: database, audit: audit,
-                metrics: metrics, node: node, tlsConfiguration: tlsConfiguration, logger: logger
+                metrics: metrics, node: node, identity: identity, tlsConfiguration: tlsConfiguration, logger: logger
             )
         } catch {
             try? await database.close()
@@ -95,7 +114,7 @@ public struct ServerRuntime: Sendable {
     ///     middleware stack.
     ///   - onServerRunning: called with the bound channel once listening.
     public func makeApplication(
-        additionalRoutes: (RouterGroup<TalosRequestContext>) -> Void = { _ in },
+        additionalRoutes: (DeclaredRoutes) -> Void = { _ in },
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: TalosRequestContext.self)
@@ -111,10 +130,15 @@ public struct ServerRuntime: Sendable {
                 limiter: RateLimiter(settings: settings.rateLimits), audit: audit, metrics: metrics, logger: logger
             )
         )
-        router.addRoutes(
-            HealthController(database: database, migrator: Migrator(database: database, logger: logger)).endpoints
-        )
-        additionalRoutes(router.group())
+        let table = routeTable
+        router.add(middleware: AuthorizationMiddleware(table: table, identity: identity, audit: audit, logger: logger))
+        let routes = DeclaredRoutes(group: router.group(), table: table)
+        HealthController(database: database, migrator: Migrator(database: database, logger: logger)).register(on: routes)
+        WellKnownController(identity: identity).register(on: routes)
+        AuthController(identity: identity).register(on: routes)
+        MeController(identity: identity).register(on: routes)
+        AdminController(identity: identity).register(on: routes)
+        additionalRoutes(routes)
 
         let limits = settings.limits
         let tlsConfiguration = self.tlsConfiguration

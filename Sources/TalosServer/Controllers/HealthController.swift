@@ -1,4 +1,5 @@
 import Hummingbird
+import TalosCore
 import TalosStore
 
 /// Liveness and readiness probes for load balancers and orchestrators.
@@ -10,10 +11,9 @@ struct HealthController {
         let status: String
     }
 
-    var endpoints: RouteCollection<TalosRequestContext> {
-        let routes = RouteCollection(context: TalosRequestContext.self)
-        routes.get("/healthz") { _, _ in Status(status: "ok") }
-        routes.get("/readyz") { _, _ -> Status in
+    func register(on routes: DeclaredRoutes) {
+        routes.on(.get, "/healthz", .anonymous) { _, _ in Status(status: "ok") }
+        routes.on(.get, "/readyz", .anonymous) { _, _ -> Status in
             do {
                 try await database.ping()
                 guard try await migrator.isCurrent() else { throw Problem.serviceUnavailable }
@@ -25,6 +25,5 @@ struct HealthController {
             }
             return Status(status: "ready")
         }
-        return routes
     }
 }

@@ -6,6 +6,7 @@ import Foundation
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
+import Citadel
 import TalosCore
 
 /// An RFC 9457 problem: the only shape in which Talos reports an error.
@@ -19,6 +20,8 @@ public struct Problem: HTTPResponseError, Sendable {
     public let title: String
     public let detail: String?
     public var headers: HTTPFields
+    /// Machine-readable reasons (RFC 9457 extension member `errors`).
+    public var errors: [String] = []
 
     public init(
         status: HTTPResponse.Status, type: String, title: String, detail: String? = nil, headers: HTTPFields = [:]
@@ -40,6 +43,7 @@ public struct Problem: HTTPResponseError, Sendable {
         ]
         if let detail { body["detail"] = .string(detail) }
         if let requestID { body["request_id"] = .string(requestID) }
+        if !errors.isEmpty { body["errors"] = .strings(errors) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
@@ -51,12 +55,14 @@ public struct Problem: HTTPResponseError, Sendable {
     private enum ProblemValue: Encodable {
         case string(String)
         case int(Int)
+        case strings([String])
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
             case .string(let value): try container.encode(value)
             case .int(let value): try container.encode(value)
+            case .strings(let value): try container.encode(value)
             }
         }
     }
@@ -124,6 +130,7 @@ extension Problem {
     /// everything else becomes an opaque 500.
     static func from(_ error: any Error) -> Problem {
         if let problem = error as? Problem { return problem }
+        if let error = error as? CitadelError { return from(error) }
         if let httpError = error as? HTTPError {
             switch httpError.status {
             case .notFound: return .notFound
@@ -143,5 +150,81 @@ extension Problem {
 
     var withoutDetail: Problem {
         Problem(status: status, type: String(type.dropFirst("urn:talos:problem:".count)), title: title, headers: headers)
+    }
+}
+
+extension Problem {
+    /// A missing or unusable access token (RFC 6750 §3).
+    public static let unauthenticated = Problem(
+        status: .unauthorized, type: "unauthenticated", title: "Authentication required",
+        detail: "Send a valid access token in the Authorization header.",
+        headers: [.wwwAuthenticate: #"Bearer realm="talos""#]
+    )
+
+    public static let invalidAccessToken = Problem(
+        status: .unauthorized, type: "invalid-token", title: "The access token is invalid or expired",
+        headers: [.wwwAuthenticate: #"Bearer realm="talos", error="invalid_token""#]
+    )
+
+    public static let forbidden = Problem(
+        status: .forbidden, type: "forbidden", title: "You are not allowed to do this"
+    )
+
+    /// RFC 9470: the operation needs a recent sign-in (with MFA if enrolled).
+    public static func stepUpRequired(maxAgeSeconds: Int) -> Problem {
+        Problem(
+            status: .unauthorized, type: "step-up-required", title: "Sign in again to do this",
+            detail: "This operation needs a sign-in within the last \(maxAgeSeconds / 60) minutes, with your second factor if enrolled.",
+            headers: [
+                .wwwAuthenticate:
+                    #"Bearer realm="talos", error="insufficient_user_authentication", max_age="# + String(maxAgeSeconds)
+            ]
+        )
+    }
+
+    public static let mfaEnrollmentRequired = Problem(
+        status: .forbidden, type: "mfa-enrollment-required", title: "Enrol a second factor first",
+        detail: "Super admins can reach nothing but MFA enrollment until TOTP is on: POST /v1/me/mfa/totp."
+    )
+
+    public static let tokenInURL = Problem(
+        status: .badRequest, type: "token-in-url", title: "Tokens are not accepted in URLs",
+        detail: "Send the access token in the Authorization header."
+    )
+
+    static func from(_ error: CitadelError) -> Problem {
+        switch error.code {
+        case .invalidCredentials:
+            return Problem(status: .unauthorized, type: "invalid-credentials", title: "Sign-in failed", detail: error.reason)
+        case .wrongPassword:
+            return Problem(status: .forbidden, type: "wrong-password", title: "The current password is wrong", detail: error.reason)
+        case .invalidToken:
+            return Problem(status: .unauthorized, type: "invalid-token", title: "The token is invalid or expired", detail: error.reason)
+        case .invalidMFACode:
+            return Problem(status: .unauthorized, type: "invalid-mfa-code", title: "The code is invalid", detail: error.reason)
+        case .weakPassword:
+            var problem = Problem(
+                status: .unprocessableContent, type: "weak-password", title: "The password does not meet the policy",
+                detail: error.violations.map(\.message).joined(separator: " ")
+            )
+            problem.errors = error.violations.map(\.rawValue)
+            return problem
+        case .invalidInput:
+            return Problem(status: .unprocessableContent, type: "invalid-input", title: "The request is invalid", detail: error.reason)
+        case .forbidden:
+            return .forbidden
+        case .stepUpRequired:
+            return .stepUpRequired(maxAgeSeconds: 300)
+        case .notFound:
+            return .notFound
+        case .conflict:
+            return Problem(status: .conflict, type: "conflict", title: "The request conflicts with the current state", detail: error.reason)
+        case .overloaded:
+            var problem = Problem.serviceUnavailable
+            problem.headers[.retryAfter] = "1"
+            return problem
+        case .resourceMissing, .hashingFailed, .invalidConfiguration, .corruptData:
+            return .internalError
+        }
     }
 }

@@ -63,6 +63,9 @@ struct RequestTrackingMiddleware: RouterMiddleware {
         if matched == nil {
             details["path"] = String(request.uri.path.prefix(256))
         }
+        if let decision = context.principal.decision {
+            details["authz"] = decision
+        }
         let event = AuditEvent(
             actor: principal ?? "anonymous",
             action: "http.request",

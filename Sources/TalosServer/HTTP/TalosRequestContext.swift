@@ -1,3 +1,4 @@
+public import Citadel
 public import Hummingbird
 public import NIOCore
 import Synchronization
@@ -18,6 +19,9 @@ public struct TalosRequestContext: RequestContext {
     public let principal: PrincipalSlot
     /// Body size allowed for decoding, set from configuration by the tracking middleware.
     public var bodyLimit: Int
+    /// The authenticated caller, set by ``AuthorizationMiddleware`` on routes
+    /// that need one.
+    public var identity: Principal?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -26,6 +30,19 @@ public struct TalosRequestContext: RequestContext {
         self.clientIP = source.channel.remoteAddress?.ipAddress ?? "unknown"
         self.principal = PrincipalSlot()
         self.bodyLimit = HTTPLimits().maxBodyBytes
+        self.identity = nil
+    }
+
+    /// The caller; the authorization middleware guarantees one on every
+    /// route declared ``RouteAccess/authenticated(_:stepUp:enrollment:)``.
+    public func caller() throws -> Principal {
+        guard let identity else { throw Problem.unauthenticated }
+        return identity
+    }
+
+    /// Where the request came from, for sessions and the audit trail.
+    public func origin(_ request: Request) -> RequestOrigin {
+        RequestOrigin(ip: clientIP, userAgent: request.headers[.userAgent] ?? "", requestID: requestID.value)
     }
 
     public var maxUploadSize: Int { bodyLimit }
@@ -36,11 +53,18 @@ public struct TalosRequestContext: RequestContext {
 /// Who the request acts as, once authentication has said so.
 public final class PrincipalSlot: Sendable {
     private let value = Mutex<String?>(nil)
+    private let decisionValue = Mutex<String?>(nil)
 
     public init() {}
 
     public var id: String? {
         get { value.withLock { $0 } }
         set { value.withLock { $0 = newValue } }
+    }
+
+    /// The authorization decision, carried into the request's audit record.
+    public var decision: String? {
+        get { decisionValue.withLock { $0 } }
+        set { decisionValue.withLock { $0 = newValue } }
     }
 }

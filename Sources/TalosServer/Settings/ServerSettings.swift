@@ -1,3 +1,4 @@
+public import Citadel
 import Configuration
 public import Forge
 import Foundation
@@ -38,6 +39,8 @@ public struct ServerSettings: Sendable {
     /// An operator's runtimes catalog replacing the built-in one.
     public var runtimesFile: String?
     public var sandboxConcurrency = 4
+    /// Identity: tokens, lockout, password hashing, registration.
+    public var citadel = CitadelSettings()
 
     public init() {}
 
@@ -72,6 +75,7 @@ public struct ServerSettings: Sendable {
         settings.logLevel = config.string(forKey: "log.level", default: "info")
         settings.maximumSuperAdmins = config.int(forKey: "citadel.max_super_admins", default: 3)
         settings.runtimesFile = config.string(forKey: "forge.runtimes_file")
+        loadCitadel(config, into: &settings)
         settings.sandboxConcurrency = config.int(forKey: "forge.concurrency", default: 4)
         for (name, keyPath) in SandboxLimits.names {
             settings.sandboxPolicy.defaults[keyPath: keyPath] = config.int(
@@ -101,6 +105,29 @@ public struct ServerSettings: Sendable {
         return settings
     }
 
+    static func loadCitadel(_ config: ConfigReader, into settings: inout ServerSettings) {
+        var citadel = settings.citadel
+        let defaultIssuer = settings.port == 443 ? "https://localhost" : "https://localhost:\(settings.port)"
+        citadel.issuer = config.string(forKey: "citadel.issuer", default: defaultIssuer)
+        citadel.audience = config.string(forKey: "citadel.audience", default: citadel.audience)
+        func seconds(_ key: String, _ current: TimeInterval) -> TimeInterval {
+            TimeInterval(config.int(forKey: ConfigKey(key), default: Int(current)))
+        }
+        citadel.accessTokenLifetime = seconds("citadel.access_token_seconds", citadel.accessTokenLifetime)
+        citadel.refreshTokenLifetime = seconds("citadel.refresh_token_seconds", citadel.refreshTokenLifetime)
+        citadel.sessionLifetime = seconds("citadel.session_seconds", citadel.sessionLifetime)
+        citadel.signingKeyRotation = seconds("citadel.key_rotation_seconds", citadel.signingKeyRotation)
+        citadel.lockoutThreshold = config.int(forKey: "citadel.lockout.threshold", default: citadel.lockoutThreshold)
+        citadel.lockoutBase = seconds("citadel.lockout.base_seconds", citadel.lockoutBase)
+        citadel.lockoutMaximum = seconds("citadel.lockout.maximum_seconds", citadel.lockoutMaximum)
+        citadel.openRegistration = config.bool(forKey: "citadel.open_registration", default: false)
+        citadel.hashingConcurrency = config.int(forKey: "citadel.hashing_concurrency", default: citadel.hashingConcurrency)
+        citadel.argon2.memoryKiB = UInt32(clamping: config.int(forKey: "citadel.argon2.memory_kib", default: Int(citadel.argon2.memoryKiB)))
+        citadel.argon2.iterations = UInt32(clamping: config.int(forKey: "citadel.argon2.iterations", default: Int(citadel.argon2.iterations)))
+        citadel.argon2.parallelism = UInt32(clamping: config.int(forKey: "citadel.argon2.parallelism", default: Int(citadel.argon2.parallelism)))
+        settings.citadel = citadel
+    }
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ServerError.invalidConfiguration("server.port must be 0–65535 (0 picks a free port)") }
         guard (0...65535).contains(metricsPort) else { throw ServerError.invalidConfiguration("metrics.port must be 0–65535") }
@@ -127,6 +154,13 @@ public struct ServerSettings: Sendable {
         }
         guard (1...256).contains(sandboxConcurrency) else {
             throw ServerError.invalidConfiguration("forge.concurrency must be 1–256")
+        }
+        var citadel = citadel
+        citadel.maximumSuperAdmins = maximumSuperAdmins
+        do {
+            try citadel.validate()
+        } catch let error as CitadelError {
+            throw ServerError.invalidConfiguration(error.reason)
         }
         guard auditCheckpointInterval >= 1 else {
             throw ServerError.invalidConfiguration("audit.checkpoint_interval must be at least 1")
