@@ -15,8 +15,8 @@ struct EchoRequest: Decodable {
     let name: String
 }
 
-func echoRoute(_ group: RouterGroup<TalosRequestContext>) {
-    group.post("/v1/test/echo") { request, context -> [String: String] in
+func echoRoute(_ routes: DeclaredRoutes) {
+    routes.on(.post, "/v1/test/echo", .anonymous) { request, context -> [String: String] in
         let body = try await request.decode(as: EchoRequest.self, context: context)
         return ["name": body.name]
     }

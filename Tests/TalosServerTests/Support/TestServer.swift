@@ -30,6 +30,18 @@ final class CapturedLog: Sendable {
     }
 }
 
+/// Real time plus an offset the test can advance, for lockouts, step-up
+/// windows and token expiry.
+final class TestClock: Sendable {
+    private let offset = Mutex<TimeInterval>(0)
+
+    var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
+
+    func advance(by seconds: TimeInterval) {
+        offset.withLock { $0 += seconds }
+    }
+}
+
 /// A real Talos server on an ephemeral loopback port, over TLS, on a
 /// throwaway data directory and database.
 struct TestServer: Sendable {
@@ -70,14 +82,15 @@ struct TestServer: Sendable {
     static func run(
         _ kind: DatabaseKind,
         configure: (inout ServerSettings) -> Void = { _ in },
-        additionalRoutes: @escaping (RouterGroup<TalosRequestContext>) -> Void = { _ in },
+        clock: TestClock = TestClock(),
+        additionalRoutes: @escaping (DeclaredRoutes) -> Void = { _ in },
         _ body: @escaping @Sendable (TestServer) async throws -> Void
     ) async throws {
         try await TestDatabase.with(kind) { test in
             var settings = try settings(for: test)
             configure(&settings)
             let log = CapturedLog()
-            let runtime = try await ServerRuntime.prepare(settings: settings, logger: logger(into: log))
+            let runtime = try await ServerRuntime.prepare(settings: settings, logger: logger(into: log), clock: { clock.now })
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let application = try runtime.makeApplication(
                 additionalRoutes: additionalRoutes,
