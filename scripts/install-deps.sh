@@ -10,7 +10,9 @@ profile=${1:-run}
 packages=(pkg-config libargon2-dev libsqlite3-dev libssl-dev crun uidmap tini
   python3 nodejs golang-1.19-go rustc gcc-12 binutils-x86-64-linux-gnu)
 if [[ $profile == test ]]; then
-  packages+=(postgresql postgresql-contrib wrk curl)
+  # python3-jwt and python3-argon2 check that other libraries accept our
+  # tokens and password hashes.
+  packages+=(postgresql postgresql-contrib wrk curl python3-jwt python3-cryptography python3-argon2)
 fi
 
 missing=()
