@@ -149,6 +149,7 @@ let package = Package(
             name: "CitadelTests",
             dependencies: [
                 "Citadel", "TalosCore", "TalosStore", "Ledger", "TalosTestSupport",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings

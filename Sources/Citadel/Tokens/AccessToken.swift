@@ -15,6 +15,23 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
     public var role: String
     public var amr: [String]
     public var auth_time: Int64
+
+    public init(
+        iss: String, sub: String, aud: String, exp: Int64, iat: Int64, nbf: Int64, jti: String, sid: String, role: String,
+        amr: [String], auth_time: Int64
+    ) {
+        self.iss = iss
+        self.sub = sub
+        self.aud = aud
+        self.exp = exp
+        self.iat = iat
+        self.nbf = nbf
+        self.jti = jti
+        self.sid = sid
+        self.role = role
+        self.amr = amr
+        self.auth_time = auth_time
+    }
 }
 
 /// A token whose signature, key, algorithm, issuer, audience and times all
