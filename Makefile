@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 DATA_DIR ?= ./talos-data
 
-.PHONY: run test build deps test-deps bench-http
+.PHONY: run test build deps test-deps bench-http bench-auth
 
 ## Install what is missing, build, and serve https://127.0.0.1:8443 from ./talos-data (SQLite).
 run: deps build
@@ -24,3 +24,7 @@ test-deps:
 ## wrk against /healthz over TLS for 10 s (see bench/http).
 bench-http: deps build
 	bench/http
+
+## Sign-ins, refreshes and authenticated reads over TLS (see bench/auth).
+bench-auth: deps build
+	bench/auth
