@@ -3,6 +3,11 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+// `struct stat` can come through CoreFoundation's module once Foundation is
+// in the import graph; naming it keeps member lookup unambiguous.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 import TalosCore
 
 /// The few file operations the server needs, each through ``systemCall`` and
