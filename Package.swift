@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: [
-                "Forge", "TalosCore", "Ledger", "TalosStore", "TalosTestSupport",
+                "Forge", "TalosCore", "Ledger", "TalosStore", "TalosTestSupport", "CSystemShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -22,6 +22,10 @@ int talos_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
+int talos_clear_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+}
+
 pid_t talos_spawn(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, int stderr_fd) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;

@@ -1,5 +1,6 @@
 @testable import Forge
 import Crypto
+import CSystemShims
 import Foundation
 import Ledger
 import Logging
@@ -176,6 +177,11 @@ struct ForgeSandboxTests {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        // This test process is itself a sandbox engine (a subreaper) when
+        // other tests ran first, and would adopt the orphaned box. A killed
+        // `talos serve` leaves its boxes to init instead, so play that.
+        _ = talos_clear_child_subreaper()
+        defer { _ = talos_set_child_subreaper() }
         try process.run()
         // Wait for the box to be up, then kill the engine outright.
         var running = false

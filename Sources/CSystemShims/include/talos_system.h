@@ -15,6 +15,8 @@ long talos_landlock_abi_version(void);
 /// Makes this process the reaper of its orphaned descendants, so a
 /// container's init, detached by its runtime, can be waited for.
 int talos_set_child_subreaper(void);
+/// Stops adopting orphaned descendants (tests that play a killed engine).
+int talos_clear_child_subreaper(void);
 
 /// Starts `path` with `argv` (NULL-terminated) and a complete `envp`, with
 /// fds 0, 1 and 2 taken from the given descriptors; closes every other
