@@ -70,15 +70,7 @@ public enum OneTimeTokens {
     public static func generate() -> Secret<String> {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let text = Data(bytes).base64EncodedString().compactMap { character -> Character? in
-            switch character {
-            case "+": "-"
-            case "/": "_"
-            case "=": nil
-            default: character
-            }
-        }
-        return Secret(String(text))
+        return Secret(Base64URL.encode(bytes))
     }
 
     public static func hash(_ token: String) -> String {

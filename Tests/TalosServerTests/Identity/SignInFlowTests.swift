@@ -1,4 +1,5 @@
 import Citadel
+import Crypto
 import Foundation
 import HTTPTypes
 import TalosCore
@@ -55,12 +56,20 @@ struct SignInFlowTests {
             #expect(Set(boss.recoveryCodes).count == 10)
             let stored = try await server.runtime.database.sql.raw("SELECT code_hash FROM recovery_codes").all()
             #expect(stored.count == 10)
+            // Stored as keyed hashes: neither the code nor its plain SHA-256.
+            let plainHashes = Set(boss.recoveryCodes.map { code in
+                SHA256.hash(data: Data(code.replacingOccurrences(of: "-", with: "").utf8)).map { String(format: "%02x", $0) }.joined()
+            })
             for row in stored {
                 let hash = try row.decode(column: "code_hash", as: String.self)
-                #expect(!boss.recoveryCodes.contains { $0.replacingOccurrences(of: "-", with: "") == hash }, "codes stored hashed")
+                #expect(hash.count == 64 && !plainHashes.contains(hash) && !boss.recoveryCodes.contains(hash))
             }
+            // The TOTP secret is sealed: its raw bytes appear nowhere in the stored value.
             let sealed = try await server.runtime.database.sql.raw("SELECT secret_sealed FROM totp_credentials").all()
-            #expect(try sealed.first?.decode(column: "secret_sealed", as: String.self).contains(secret) == false)
+            let sealedBytes = Array(Data(base64Encoded: try #require(try sealed.first?.decode(column: "secret_sealed", as: String.self))) ?? Data())
+            let raw = Base32Decoder.decode(secret)
+            #expect(sealedBytes.count >= raw.count + 28, "nonce, ciphertext and tag")
+            #expect(!(0...(sealedBytes.count - raw.count)).contains { Array(sealedBytes[$0..<$0 + raw.count]) == raw })
 
             // With MFA on, a password alone gets an MFA challenge, not tokens.
             let challenge = try await api.call(.post, "/v1/auth/login", json: ["email": boss.email, "password": boss.password])
