@@ -79,7 +79,10 @@ let package = Package(
         ),
         .target(
             name: "Forge",
-            dependencies: ["TalosCore", "Ledger", "CSystemShims", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TalosCore", "Ledger", "CSystemShims", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             resources: [.copy("runtimes.json"), .copy("seccomp.json")],
             swiftSettings: strictSettings
         ),
@@ -118,6 +121,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

@@ -43,6 +43,8 @@ public struct ExecutionRequest: Sendable {
     /// Overrides of the compile stage's limits (the catalog's compile
     /// defaults otherwise); also bounded by the operator's maxima.
     public var compileLimits: LimitRequest
+    /// The execution this belongs to, carried into the audit records.
+    public var reference: String?
 
     public init(
         language: String, files: [SourceFile], stdin: [UInt8] = [], arguments: [String] = [],
@@ -92,6 +94,26 @@ public struct ExecutionResult: Sendable, Codable, Equatable {
     public var verdict: Verdict
     public var compile: StageResult?
     public var run: StageResult?
+}
+
+/// One run of a compiled program: its name in results and events, and its stdin.
+public struct RunInput: Sendable {
+    public var stage: String
+    public var stdin: [UInt8]
+
+    public init(stage: String, stdin: [UInt8]) {
+        self.stage = stage
+        self.stdin = stdin
+    }
+}
+
+/// A compile (when the language has one) and the runs that followed it.
+public struct StagedRun: Sendable {
+    public var language: String
+    public var version: String
+    public var compile: StageResult?
+    /// One per input that ran, in order.
+    public var runs: [StageResult]
 }
 
 /// Runs untrusted programs in crun boxes, one fresh box per stage, and
@@ -220,11 +242,29 @@ public final class SandboxEngine: Sendable {
         }
     }
 
-    /// Compiles (when the language needs it) and runs `request`.
+    /// Compiles (when the language needs it) and runs `request` once, on its stdin.
     ///
     /// Throws for requests that are wrong (unknown language, bad file names,
     /// limits above the maxima); whatever happens inside a box is a verdict.
-    public func execute(_ request: ExecutionRequest) async throws -> ExecutionResult {
+    public func execute(_ request: ExecutionRequest, control: RunControl? = nil) async throws -> ExecutionResult {
+        let staged = try await run(request, inputs: [RunInput(stage: "run", stdin: request.stdin)], control: control)
+        var result = ExecutionResult(
+            language: staged.language, version: staged.version, verdict: .internalError, compile: staged.compile, run: staged.runs.first
+        )
+        if let compile = staged.compile, compile.verdict != .ok {
+            result.verdict = compile.verdict
+        } else if let run = staged.runs.first {
+            result.verdict = run.verdict
+        } else if control?.isCancelled == true {
+            result.verdict = .cancelled
+        }
+        return result
+    }
+
+    /// Compiles once, then runs the program once per input, each run in a
+    /// fresh box with the same limits. Stops early when compilation fails or
+    /// `control` is cancelled; a run that fails does not stop the next.
+    public func run(_ request: ExecutionRequest, inputs: [RunInput], control: RunControl?) async throws -> StagedRun {
         let runtime = try catalog.runtime(for: request.language)
         let runLimits = try configuration.policy.resolve(request.limits)
         guard !request.files.isEmpty else { throw ForgeError.invalidFiles("at least one source file is needed") }
@@ -234,37 +274,43 @@ public final class SandboxEngine: Sendable {
         guard request.arguments.count <= 64, request.arguments.allSatisfy({ $0.utf8.count <= 4096 && !$0.contains("\0") }) else {
             throw ForgeError.invalidFiles("at most 64 arguments of at most 4096 bytes each")
         }
+        var compileLimits: SandboxLimits?
+        if let compile = runtime.compile {
+            var limits = try configuration.policy.resolve((compile.limits ?? LimitRequest()).overridden(by: request.compileLimits))
+            limits.outputBytes = max(limits.outputBytes, 64 * 1024)
+            compileLimits = limits
+        }
         await slots.acquire()
         defer { slots.release() }
         let token = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let id = "\(configuration.engineID)-\(ProcessInfo.processInfo.processIdentifier)-\(token)-\(Hex.encode((0..<4).map { _ in UInt8.random(in: 0...255) }))"
-        var result = ExecutionResult(language: runtime.language, version: runtime.version, verdict: .internalError, compile: nil, run: nil)
+        var result = StagedRun(language: runtime.language, version: runtime.version, compile: nil, runs: [])
         var outputDirectory: String?
         var compileBundle: BoxBundle?
         defer { compileBundle?.remove() }
-        if let compile = runtime.compile {
-            var compileLimits = try configuration.policy.resolve((compile.limits ?? LimitRequest()).overridden(by: request.compileLimits))
-            compileLimits.outputBytes = max(compileLimits.outputBytes, 64 * 1024)
+        if let compile = runtime.compile, let compileLimits {
+            guard control?.isCancelled != true else { return result }
             let stage = await runStage(
                 id: id + "-c", name: "compile", runtime: runtime, spec: compile, files: request.files, stdin: [],
-                arguments: [], limits: compileLimits, outputMount: .writable, isCompile: true
+                arguments: [], limits: compileLimits, outputMount: .writable, isCompile: true, control: control,
+                reference: request.reference
             )
             compileBundle = stage.bundle
             result.compile = stage.result
-            guard stage.result.verdict == .ok else {
-                result.verdict = stage.result.verdict
-                return result
-            }
+            guard stage.result.verdict == .ok else { return result }
             outputDirectory = stage.outputDirectory
         }
-        let stage = await runStage(
-            id: id + "-r", name: "run", runtime: runtime, spec: runtime.run, files: request.files, stdin: request.stdin,
-            arguments: request.arguments, limits: runLimits,
-            outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false
-        )
-        stage.bundle?.remove()
-        result.run = stage.result
-        result.verdict = stage.result.verdict
+        for (index, input) in inputs.enumerated() {
+            guard control?.isCancelled != true else { break }
+            let stage = await runStage(
+                id: id + "-r\(index)", name: input.stage, runtime: runtime, spec: runtime.run, files: request.files,
+                stdin: input.stdin, arguments: request.arguments, limits: runLimits,
+                outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false, control: control,
+                reference: request.reference
+            )
+            stage.bundle?.remove()
+            result.runs.append(stage.result)
+        }
         return result
     }
 
@@ -282,7 +328,8 @@ public final class SandboxEngine: Sendable {
 
     private func runStage(
         id: String, name: String, runtime: Runtime, spec: StageSpec, files: [SourceFile], stdin: [UInt8],
-        arguments: [String], limits: SandboxLimits, outputMount: OutputMount, isCompile: Bool
+        arguments: [String], limits: SandboxLimits, outputMount: OutputMount, isCompile: Bool, control: RunControl?,
+        reference: String?
     ) async -> StageOutcome {
         var bundle: BoxBundle?
         do {
@@ -302,13 +349,13 @@ public final class SandboxEngine: Sendable {
             let runner = StageRunner(
                 crun: [configuration.crunPath, "--root", configuration.stateDirectory], id: id, bundle: created,
                 cgroupPath: cgroupPath, cgroups: cgroups, limits: limits, stdin: stdin,
-                heapExhaustionMarker: runtime.heapExhaustionMarker
+                heapExhaustionMarker: runtime.heapExhaustionMarker, stage: name, control: control
             )
             let outcome = await runner.run()
             var result = outcome.result(stage: name, isCompile: isCompile)
             if outcome.setupFailure != nil { result.verdict = .internalError }
             do {
-                try await recordEvents(id: id, stage: name, language: runtime.language, outcome: outcome, result: result)
+                try await recordEvents(id: id, reference: reference, stage: name, language: runtime.language, outcome: outcome, result: result)
             } catch {
                 // Fail closed: a stage whose events cannot be recorded has no result.
                 logger.error("sandbox audit failed", metadata: ["box": "\(id)"])
@@ -327,12 +374,12 @@ public final class SandboxEngine: Sendable {
 
     /// Every stage's end, and each security-relevant event, go to the audit
     /// trail and the logs.
-    private func recordEvents(id: String, stage: String, language: String, outcome: StageRunner.Outcome, result: StageResult) async throws {
+    private func recordEvents(id: String, reference: String?, stage: String, language: String, outcome: StageRunner.Outcome, result: StageResult) async throws {
         try await audit?.record(
             AuditEvent(
                 actor: "system", action: "sandbox.stage", target: id, outcome: result.verdict == .internalError ? .error : .success,
                 details: [
-                    "stage": stage, "language": language, "verdict": result.verdict.name, "cpu_ms": String(result.cpuMilliseconds),
+                    "execution": reference ?? "", "stage": stage, "language": language, "verdict": result.verdict.name, "cpu_ms": String(result.cpuMilliseconds),
                     "wall_ms": String(result.wallMilliseconds), "peak_memory_bytes": String(result.peakMemoryBytes),
                 ]
             )
@@ -349,6 +396,7 @@ public final class SandboxEngine: Sendable {
             var details = details
             details["stage"] = stage
             details["language"] = language
+            details["execution"] = reference ?? ""
             logger.warning("sandbox event", metadata: ["event": "\(action)", "box": "\(id)"])
             try await audit?.record(AuditEvent(actor: "system", action: action, target: id, outcome: .denied, details: details))
         }

@@ -19,12 +19,17 @@ final class StageRunner: Sendable {
     /// What the runtime prints when its own heap limit (set below the
     /// cgroup's) stops it, which the cgroup never sees as an OOM kill.
     let heapExhaustionMarker: String?
+    /// The stage's name in output events.
+    let stage: String
+    let control: RunControl?
 
     init(
         crun: [String], id: String, bundle: BoxBundle, cgroupPath: String, cgroups: CgroupLocator, limits: SandboxLimits,
-        stdin: [UInt8], heapExhaustionMarker: String?
+        stdin: [UInt8], heapExhaustionMarker: String?, stage: String, control: RunControl?
     ) {
         self.heapExhaustionMarker = heapExhaustionMarker
+        self.stage = stage
+        self.control = control
         self.crun = crun
         self.id = id
         self.bundle = bundle
@@ -44,6 +49,8 @@ final class StageRunner: Sendable {
         var wallNanoseconds: UInt64 = 0
         var killedFor: Verdict.TimeLimit?
         var outputExceeded = false
+        /// Stopped by ``RunControl/cancel()``.
+        var cancelled = false
         var setupFailure: String?
         var cpuLimitMilliseconds = 0
         var heapExhaustionMarker: String?
@@ -70,6 +77,8 @@ final class StageRunner: Sendable {
             let verdict: Verdict
             if setupFailure != nil || waitStatus == nil {
                 verdict = .internalError
+            } else if cancelled {
+                verdict = .cancelled
             } else if stats.oomKills > 0 || heapExhausted {
                 verdict = .memoryLimitExceeded
             } else if outputExceeded {
@@ -163,6 +172,8 @@ final class StageRunner: Sendable {
         let state = Mutex(StreamState())
         let outputLimit = limits.outputBytes
         let readers = DispatchGroup()
+        let control = self.control
+        let stage = self.stage
         for (index, descriptor) in [pipes.stdout.read, pipes.stderr.read].enumerated() {
             readers.enter()
             Thread {
@@ -177,6 +188,7 @@ final class StageRunner: Sendable {
                     if count <= 0 { break }
                     let room = max(0, outputLimit - kept.count)
                     kept += buffer[0..<min(count, room)]
+                    control?.emit(stage: stage, stream: index == 0 ? "stdout" : "stderr", bytes: buffer[0..<min(count, room)])
                     if count > room, !overflowed {
                         overflowed = true
                         state.withLock { $0.outputExceeded = true }
@@ -227,8 +239,14 @@ final class StageRunner: Sendable {
         let cpuLimit = UInt64(limits.cpuMilliseconds) * 1_000_000
         var killedFor: Verdict.TimeLimit?
         var killedForOutput = false
+        var killedForCancel = false
         while exited.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            guard killedFor == nil, !killedForOutput else { continue }
+            guard killedFor == nil, !killedForOutput, !killedForCancel else { continue }
+            if control?.isCancelled == true {
+                killedForCancel = true
+                kill()
+                continue
+            }
             // CPU first: at the default half core, a CPU-bound program
             // reaches both limits together and the CPU is the cause.
             if let used = cgroups.cpuNanoseconds(boxPath: cgroupPath), used >= cpuLimit {
@@ -250,6 +268,7 @@ final class StageRunner: Sendable {
         }
         outcome.waitStatus = status.withLock { $0 }
         outcome.killedFor = killedFor
+        outcome.cancelled = killedForCancel
         state.withLock { stream in
             outcome.stdout = stream.stdout
             outcome.stderr = stream.stderr

@@ -12,6 +12,8 @@ public enum Verdict: Sendable, Equatable, Codable {
     case outputLimitExceeded
     /// The sandbox itself failed; never blamed on the program.
     case internalError
+    /// Stopped on request before it finished.
+    case cancelled
 
     public enum TimeLimit: String, Sendable, Codable {
         case cpu
@@ -28,6 +30,7 @@ public enum Verdict: Sendable, Equatable, Codable {
         case .memoryLimitExceeded: "memory_limit_exceeded"
         case .outputLimitExceeded: "output_limit_exceeded"
         case .internalError: "internal_error"
+        case .cancelled: "cancelled"
         }
     }
 
@@ -46,6 +49,7 @@ public enum Verdict: Sendable, Equatable, Codable {
         case "memory_limit_exceeded": self = .memoryLimitExceeded
         case "output_limit_exceeded": self = .outputLimitExceeded
         case "internal_error": self = .internalError
+        case "cancelled": self = .cancelled
         default: throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown verdict"))
         }
     }
@@ -60,6 +64,40 @@ public struct ForgeError: Error, Equatable, CustomStringConvertible {
         case invalidCatalog
         case invalidFiles
         case sandboxUnavailable
+        case invalidSettings
+        case invalidRequest
+        case quotaExceeded
+        case queueFull
+        case notFound
+        case conflict
+    }
+
+    /// How a caller should treat the error.
+    public enum Category: Equatable, Sendable {
+        /// The request is wrong; `reason` says how.
+        case invalid
+        /// A per-role quota refused it; the associated value names the quota.
+        case quotaExceeded(String)
+        /// The queue is full; try again later.
+        case queueFull
+        case notFound
+        /// The request conflicts with the job's state.
+        case conflict
+        /// Talos failed; nothing for the client to fix.
+        case `internal`
+    }
+
+    private var quota: String?
+
+    public var category: Category {
+        switch code {
+        case .invalidLimit, .limitAboveMaximum, .unknownLanguage, .invalidFiles, .invalidRequest: .invalid
+        case .quotaExceeded: .quotaExceeded(quota ?? "")
+        case .queueFull: .queueFull
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .invalidCatalog, .sandboxUnavailable, .invalidSettings: .internal
+        }
     }
 
     private let code: Code
@@ -103,4 +141,28 @@ public struct ForgeError: Error, Equatable, CustomStringConvertible {
     public static let unknownLanguage = ForgeError(.unknownLanguage, "unknown language")
     public static let invalidFiles = ForgeError(.invalidFiles, "invalid files")
     public static let sandboxUnavailable = ForgeError(.sandboxUnavailable, "sandbox unavailable")
+    public static let invalidSettings = ForgeError(.invalidSettings, "invalid settings")
+    public static let invalidRequest = ForgeError(.invalidRequest, "invalid request")
+
+    public static func invalidSettings(_ reason: String) -> ForgeError {
+        ForgeError(.invalidSettings, reason)
+    }
+
+    public static func quotaExceeded(_ name: String) -> ForgeError {
+        var error = ForgeError(.quotaExceeded, "the \(name) quota of your role is used up")
+        error.quota = name
+        return error
+    }
+
+    public static let queueFull = ForgeError(.queueFull, "the execution queue is full")
+    public static let notFound = ForgeError(.notFound, "no such execution")
+
+    public static func conflict(_ reason: String) -> ForgeError {
+        ForgeError(.conflict, reason)
+    }
+
+    /// A submission the service refuses before queueing it.
+    public static func invalidRequest(_ reason: String) -> ForgeError {
+        ForgeError(.invalidRequest, reason)
+    }
 }

@@ -1,5 +1,6 @@
 public import Citadel
 import Crypto
+public import Forge
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
@@ -25,6 +26,9 @@ public struct ServerRuntime: Sendable {
     public let metrics: ServerMetrics
     public let node: String
     public let identity: IdentityService
+    public let execution: ExecutionService
+    /// In-process workers and the retention sweep.
+    public let forge: ForgeService
     /// Every route's declared access, filled in by ``makeApplication(additionalRoutes:onServerRunning:)``.
     public let routeTable = RouteAccessTable()
     let tlsConfiguration: TLSConfiguration
@@ -76,9 +80,26 @@ public struct ServerRuntime: Sendable {
                 settings: citadel, store: SQLAccountRepository(database: database), audit: audit,
                 masterKey: Secret(masterKey.unsafeValue), policy: try PasswordPolicy.standard(), clock: clock
             )
+            let signals = ExecutionSignals()
+            let execution = ExecutionService(
+                store: SQLExecutionStore(database: database), settings: settings.execution, catalog: try ForgeRuntime.catalog(settings),
+                policy: settings.sandboxPolicy, audit: audit, signals: signals, logger: logger, clock: clock
+            )
+            var pool: ExecutionWorkerPool?
+            var engine: SandboxEngine?
+            if settings.inProcessWorkers {
+                let created = try ForgeRuntime.makeEngine(settings: settings, node: node, role: "serve", audit: audit, logger: logger)
+                engine = created
+                pool = ForgeRuntime.makePool(
+                    settings: settings, database: database, engine: created, audit: audit, signals: signals, name: "serve-\(node)",
+                    logger: logger
+                )
+            }
             return ServerRuntime(
                 settings: settings, dataDirectory: dataDirectory, database: database, audit: audit,
-                metrics: metrics, node: node, identity: identity, tlsConfiguration: tlsConfiguration, logger: logger
+                metrics: metrics, node: node, identity: identity, execution: execution,
+                forge: ForgeService(pool: pool, engine: engine, execution: execution, logger: logger),
+                tlsConfiguration: tlsConfiguration, logger: logger
             )
         } catch {
             try? await database.close()
@@ -138,6 +159,9 @@ public struct ServerRuntime: Sendable {
         AuthController(identity: identity).register(on: routes)
         MeController(identity: identity).register(on: routes)
         AdminController(identity: identity).register(on: routes)
+        ExecutionsController(execution: execution).register(on: routes)
+        Judge0Controller(execution: execution).register(on: routes)
+        PistonController(execution: execution).register(on: routes)
         additionalRoutes(routes)
 
         let limits = settings.limits
@@ -182,6 +206,7 @@ public struct ServerRuntime: Sendable {
             onServerRunning: onServerRunning,
             logger: logger
         )
+        application.addServices(forge)
         if settings.metricsEnabled {
             application.addServices(MetricsListener(metrics: metrics, host: settings.metricsHost, port: settings.metricsPort, logger: logger).application)
         }

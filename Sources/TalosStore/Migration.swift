@@ -19,6 +19,7 @@ extension Migration {
         auditTrail,
         accounts,
         sessions,
+        executions,
     ]
 
     static let auditTrail = Migration(version: 1, name: "audit trail") { dialect in
@@ -142,6 +143,61 @@ extension Migration {
             )
             """,
             "CREATE INDEX one_time_tokens_account ON one_time_tokens (account_id)",
+        ]
+    }
+
+    static let executions = Migration(version: 4, name: "execution queue and results") { dialect in
+        [
+            // Times are milliseconds since the epoch: leases compare and add them.
+            """
+            CREATE TABLE executions (
+                id TEXT PRIMARY KEY,
+                owner_id TEXT NOT NULL,
+                owner_role TEXT NOT NULL,
+                status TEXT NOT NULL,
+                language TEXT NOT NULL,
+                api TEXT NOT NULL,
+                spec TEXT NOT NULL,
+                result TEXT,
+                verdict TEXT,
+                failure_reason TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                max_attempts INTEGER NOT NULL,
+                cancel_requested INTEGER NOT NULL DEFAULT 0,
+                cpu_ms BIGINT NOT NULL DEFAULT 0,
+                source_sha256 TEXT NOT NULL,
+                source_bytes BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                started_at BIGINT,
+                finished_at BIGINT,
+                lease_owner TEXT,
+                lease_token TEXT,
+                lease_expires_at BIGINT
+            )
+            """,
+            "CREATE INDEX executions_queue ON executions (status, owner_id, created_at)",
+            "CREATE INDEX executions_owner ON executions (owner_id, created_at)",
+            "CREATE INDEX executions_finished ON executions (finished_at)",
+            dialect == .postgres
+                ? """
+                CREATE TABLE execution_events (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    data TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """
+                : """
+                CREATE TABLE execution_events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    data TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+            "CREATE INDEX execution_events_execution ON execution_events (execution_id, seq)",
         ]
     }
 

@@ -26,6 +26,10 @@ public enum Permission: String, Sendable, CaseIterable, Codable {
     case usersDisable = "users.disable"
     /// Lift a lockout.
     case usersUnlock = "users.unlock"
+    /// Submit code to the Forge and see, cancel and follow my own executions.
+    case executionsRun = "executions.run"
+    /// List the languages and versions the Forge runs.
+    case runtimesRead = "runtimes.read"
 }
 
 /// The one permission matrix: role → permissions. Anything not listed is denied.
@@ -35,9 +39,9 @@ public enum PermissionMatrix {
     ]
 
     static let grants: [Role: Set<Permission>] = [
-        .superAdmin: selfService.union([.invite, .inviteOwner, .usersRead, .usersRole, .usersDisable, .usersUnlock]),
-        .owner: selfService.union([.invite, .inviteConsumer]),
-        .consumer: selfService,
+        .superAdmin: selfService.union([.invite, .inviteOwner, .usersRead, .usersRole, .usersDisable, .usersUnlock, .runtimesRead]),
+        .owner: selfService.union([.invite, .inviteConsumer, .executionsRun, .runtimesRead]),
+        .consumer: selfService.union([.executionsRun, .runtimesRead]),
     ]
 
     public static func permissions(of role: Role) -> Set<Permission> {

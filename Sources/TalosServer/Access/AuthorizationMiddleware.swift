@@ -34,7 +34,9 @@ struct AuthorizationMiddleware: RouterMiddleware {
         var permission: Permission?
         if case .authenticated(let needed, _, _) = access {
             permission = needed
-            guard let header = request.headers[.authorization] else {
+            // Judge0 clients send the token bare in X-Auth-Token.
+            let judge0Token = path.hasPrefix("/judge0/") ? request.headers[Self.judge0TokenHeader].map { "Bearer " + $0 } : nil
+            guard let header = request.headers[.authorization] ?? judge0Token else {
                 try await refuse(request, context, permission: needed, reason: "no_token")
                 throw Problem.unauthenticated
             }
@@ -89,6 +91,8 @@ struct AuthorizationMiddleware: RouterMiddleware {
             )
         )
     }
+
+    static let judge0TokenHeader = HTTPField.Name("X-Auth-Token")!
 
     /// `Bearer <token>`, the scheme case-insensitive (RFC 6750 §2.1).
     static func bearerToken(_ header: String) -> String? {

@@ -3,6 +3,7 @@ import Configuration
 public import Forge
 import Foundation
 import SystemPackage
+import TalosCore
 
 /// Everything `talos serve` can be told, with secure defaults. Secrets are
 /// not here: they live in files in the secrets directory.
@@ -41,6 +42,15 @@ public struct ServerSettings: Sendable {
     public var sandboxConcurrency = 4
     /// Identity: tokens, lockout, password hashing, registration.
     public var citadel = CitadelSettings()
+    /// The execution queue: leases, quotas, retention, request sizes.
+    public var execution = ExecutionSettings()
+    /// Run queue workers inside `talos serve` (off when only `talos worker`
+    /// processes run code).
+    public var inProcessWorkers = true
+    /// crun's state directory and the bundles' directory; by default under
+    /// `/run/talos/<engine>`, where `<engine>` names this node.
+    public var sandboxStateDirectory: String?
+    public var sandboxWorkDirectory: String?
 
     public init() {}
 
@@ -77,6 +87,7 @@ public struct ServerSettings: Sendable {
         settings.runtimesFile = config.string(forKey: "forge.runtimes_file")
         loadCitadel(config, into: &settings)
         settings.sandboxConcurrency = config.int(forKey: "forge.concurrency", default: 4)
+        loadExecution(config, into: &settings)
         for (name, keyPath) in SandboxLimits.names {
             settings.sandboxPolicy.defaults[keyPath: keyPath] = config.int(
                 forKey: ConfigKey("forge.defaults.\(name)"), default: settings.sandboxPolicy.defaults[keyPath: keyPath]
@@ -103,6 +114,35 @@ public struct ServerSettings: Sendable {
         }
         try settings.validate()
         return settings
+    }
+
+    static func loadExecution(_ config: ConfigReader, into settings: inout ServerSettings) {
+        var execution = settings.execution
+        execution.maximumQueued = config.int(forKey: "forge.queue.max_queued", default: execution.maximumQueued)
+        execution.leaseMilliseconds = Int64(config.int(forKey: "forge.queue.lease_ms", default: Int(execution.leaseMilliseconds)))
+        execution.heartbeatMilliseconds = Int64(
+            config.int(forKey: "forge.queue.heartbeat_ms", default: Int(execution.heartbeatMilliseconds))
+        )
+        execution.pollMilliseconds = Int64(config.int(forKey: "forge.queue.poll_ms", default: Int(execution.pollMilliseconds)))
+        execution.maximumAttempts = config.int(forKey: "forge.queue.max_attempts", default: execution.maximumAttempts)
+        execution.maximumWaitSeconds = config.int(forKey: "forge.queue.max_wait_seconds", default: execution.maximumWaitSeconds)
+        execution.retentionSeconds = config.int(forKey: "forge.queue.retention_seconds", default: execution.retentionSeconds)
+        execution.maximumSourceBytes = config.int(forKey: "forge.queue.max_source_bytes", default: execution.maximumSourceBytes)
+        execution.maximumTests = config.int(forKey: "forge.queue.max_tests", default: execution.maximumTests)
+        for role in [Role.owner, Role.consumer] {
+            let current = execution.quota(for: role)
+            execution.quotas[role] = ExecutionQuota(
+                concurrentJobs: config.int(forKey: ConfigKey("forge.quotas.\(role.rawValue).concurrent_jobs"), default: current.concurrentJobs),
+                jobsPerHour: config.int(forKey: ConfigKey("forge.quotas.\(role.rawValue).jobs_per_hour"), default: current.jobsPerHour),
+                cpuSecondsPerDay: config.int(
+                    forKey: ConfigKey("forge.quotas.\(role.rawValue).cpu_seconds_per_day"), default: current.cpuSecondsPerDay
+                )
+            )
+        }
+        settings.execution = execution
+        settings.inProcessWorkers = config.bool(forKey: "forge.workers.in_process", default: true)
+        settings.sandboxStateDirectory = config.string(forKey: "forge.state_dir")
+        settings.sandboxWorkDirectory = config.string(forKey: "forge.work_dir")
     }
 
     static func loadCitadel(_ config: ConfigReader, into settings: inout ServerSettings) {
@@ -133,6 +173,11 @@ public struct ServerSettings: Sendable {
         guard (0...65535).contains(metricsPort) else { throw ServerError.invalidConfiguration("metrics.port must be 0–65535") }
         guard (tlsCertificateFile == nil) == (tlsKeyFile == nil) else {
             throw ServerError.invalidConfiguration("tls.certificate_file and tls.key_file go together")
+        }
+        do {
+            try execution.validate()
+        } catch let error as ForgeError {
+            throw ServerError.invalidConfiguration(error.reason)
         }
         guard limits.maxBodyBytes > 0, limits.maxHeaderBytes >= 1024, limits.maxURLBytes >= 256 else {
             throw ServerError.invalidConfiguration("http limits are too small")
