@@ -50,7 +50,7 @@ struct RouteMatrixTests {
                         token = response["access_token"]
                         if token == nil { continue }  // an account a previous route deleted
                     }
-                    let path = entry.path.replacingOccurrences(of: "{id}", with: target.id)
+                    let path = entry.path.replacingOccurrences(of: "{id}", with: target.id).replacingOccurrences(of: "{token}", with: target.id)
                     let response = try await api.call(entry.method, path, token: token, json: entry.method == .get ? nil : [:])
                     let refused = response.status == .unauthorized || response.status == .forbidden
                     switch entry.access {
