@@ -32,6 +32,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 throw ValidationError("--name must be 1–32 lower-case letters, digits or dashes")
             }
             let logger = makeLogger(level: settings.logLevel)
+            // A worker host's data directory holds its audit file copy and the two secrets.
+            _ = try DataDirectory.prepare(path: settings.dataDirectory, secretsPath: settings.secretsDirectory)
             let context = try MaintenanceContext.open(settings: settings, logger: logger)
             do {
                 guard try await Migrator(database: context.database, logger: logger).isCurrent() else {

@@ -189,7 +189,8 @@ struct ForgeSandboxTests {
             try await Task.sleep(for: .milliseconds(100))
             running = TestSandbox.boxProcesses().contains { pid in
                 let commandLine = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
-                return commandLine.contains("main.py") && !commandLine.contains("tini")
+                let cgroup = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
+                return commandLine.contains("main.py") && !commandLine.contains("tini") && cgroup.contains("/talos/state-orphan/")
             }
         }
         #expect(running, "the box started")
