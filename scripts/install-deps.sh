@@ -12,7 +12,9 @@ packages=(pkg-config libargon2-dev libsqlite3-dev libssl-dev crun uidmap tini
 if [[ $profile == test ]]; then
   # python3-jwt and python3-argon2 check that other libraries accept our
   # tokens and password hashes.
-  packages+=(postgresql postgresql-contrib wrk curl python3-jwt python3-cryptography python3-argon2)
+  # python3-venv holds the official judge0 SDK (from PyPI), which the
+  # compatibility tests drive unmodified against Talos.
+  packages+=(postgresql postgresql-contrib wrk curl python3-jwt python3-cryptography python3-argon2 python3-venv)
 fi
 
 missing=()
@@ -21,13 +23,19 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]} > 0)); then
+  echo "installing: ${missing[*]}"
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "installing: ${missing[*]}"
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [[ $profile == test ]]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.build/judge0-sdk"
+  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import judge0' 2>/dev/null; then
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'judge0==0.0.8'
+  fi
+fi

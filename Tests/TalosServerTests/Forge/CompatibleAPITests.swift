@@ -109,6 +109,55 @@ struct CompatibleAPITests {
         }
     }
 
+    /// Drives the official SDK (PyPI judge0 0.0.8, installed by
+    /// `scripts/install-deps.sh test`) against the server, unmodified.
+    static let sdkScript = """
+        import json, sys, judge0
+        client = judge0.Client(endpoint=sys.argv[1], headers={"X-Auth-Token": sys.argv[2]})
+        single = judge0.run(client=client, source_code="print(input()*2)", stdin="ab", language=judge0.PYTHON)
+        graded = judge0.run(client=client, source_code="print(int(input())*2)", language=71,
+                            test_cases=[("1", "2"), ("2", "5"), ("3", "6")])
+        print(json.dumps({"single": [str(single.status), single.stdout, single.time is not None, single.memory is not None],
+                          "graded": [[str(r.status), r.stdout] for r in graded]}))
+        """
+
+    @Test("the official judge0 Python SDK works unmodified", arguments: DatabaseKind.available)
+    func judge0SDK(_ kind: DatabaseKind) async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let python = root.appendingPathComponent(".build/judge0-sdk/bin/python").path
+        try #require(FileManager.default.isExecutableFile(atPath: python), "run scripts/install-deps.sh test")
+        let clock = TestClock()
+        try await TestServer.run(kind, configure: IdentityClient.configureForge, clock: clock) { server in
+            let api = IdentityClient(server: server, clock: clock)
+            let (_, consumer, _) = try await api.runners()
+            let script = server.test.directory + "/sdk.py"
+            try Self.sdkScript.write(toFile: script, atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [script, "https://localhost:\(server.port)/judge0", consumer]
+            // The SDK's HTTP client trusts the CA named here, as any operator would set it.
+            process.environment = ["SSL_CERT_FILE": server.dataDirectory + "/tls/dev-ca.pem", "PATH": "/usr/bin:/bin"]
+            let output = Pipe()
+            process.standardOutput = output
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            let failure = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(failure.suffix(800))")
+            let result = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+            let single = result["single"] as? [Any] ?? []
+            #expect(single.first as? String == "Accepted")
+            #expect(single.dropFirst().first as? String == "abab\n")
+            #expect(single.dropFirst(2).allSatisfy { $0 as? Bool == true }, "time and memory parsed")
+            let graded = result["graded"] as? [[String]] ?? []
+            #expect(graded == [["Accepted", "2\n"], ["Wrong Answer", "4\n"], ["Accepted", "6\n"]])
+            #expect(try await api.audit(action: "execution.submit").filter { $0.details["api"] == "judge0" }.count == 4)
+        }
+    }
+
     @Test("Piston v2: execute and runtimes in Piston's shapes", arguments: DatabaseKind.available)
     func piston(_ kind: DatabaseKind) async throws {
         let clock = TestClock()
