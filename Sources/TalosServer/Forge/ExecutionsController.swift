@@ -252,11 +252,13 @@ extension Problem {
     }
 }
 
-/// Milliseconds since the epoch as the API's RFC 3339 text.
+/// Milliseconds since the epoch as RFC 3339 UTC text with milliseconds and
+/// `Z` (`2026-11-22T10:00:00.123Z`), the form Judge0 clients parse too.
 func isoTime(_ milliseconds: Int64?) -> String? {
     guard let milliseconds else { return nil }
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    formatter.timeZone = TimeZone(identifier: "UTC")
     return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
 }
 

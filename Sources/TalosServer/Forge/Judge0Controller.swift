@@ -481,8 +481,8 @@ struct Judge0Controller {
             case "expected_output": value = textValue(echo["expected_output"].flatMap { Data(base64Encoded: $0) })
             case "stdout": value = outputValue(stdout)
             case "status_id": value = .int(status.0)
-            case "created_at": value = .optional(Self.time(job.createdAt))
-            case "finished_at": value = .optional(finished ? Self.time(job.finishedAt) : nil)
+            case "created_at": value = .optional(isoTime(job.createdAt))
+            case "finished_at": value = .optional(finished ? isoTime(job.finishedAt) : nil)
             case "time": value = stage.map { .string(String(format: "%.3f", Double($0.cpuMilliseconds) / 1000)) } ?? .null
             case "memory": value = stage.map { .int(Int($0.peakMemoryBytes / 1024)) } ?? .null
             case "stderr": value = outputValue(stderr)
@@ -573,14 +573,6 @@ struct Judge0Controller {
             return named(11, "Exited with error status \(stage.exitCode ?? 1)")
         default: return named(13, stage.verdict)
         }
-    }
-
-    static func time(_ milliseconds: Int64?) -> String? {
-        guard let milliseconds else { return nil }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
     /// Base64 as Ruby's `encode64` writes it: lines of 60 characters, each
