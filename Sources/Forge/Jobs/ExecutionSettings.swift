@@ -22,7 +22,7 @@ public struct ExecutionSettings: Sendable, Equatable {
     public var maximumStdinBytes = 1024 * 1024
     public var maximumTests = 64
     /// Inputs plus expected outputs of all cases together.
-    public var maximumTestBytes = 8 * 1024 * 1024
+    public var maximumTestBytes = 1024 * 1024
     /// Output kept per test case in the stored result (the comparison sees it all).
     public var storedTestOutputBytes = 16 * 1024
     /// Per role; a role without an entry cannot run code.

@@ -256,11 +256,10 @@ extension Problem {
 /// `Z` (`2026-11-22T10:00:00.123Z`), the form Judge0 clients parse too.
 func isoTime(_ milliseconds: Int64?) -> String? {
     guard let milliseconds else { return nil }
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    formatter.timeZone = TimeZone(identifier: "UTC")
-    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    return isoStyle.format(Date(timeIntervalSince1970: Double(milliseconds) / 1000))
 }
+
+private let isoStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
 struct RuntimeDocument: Encodable {
     let language: String
@@ -367,7 +366,6 @@ struct EventStream {
         let deadline = ContinuousClock.now + .seconds(15 * 60)
         var lastWrite = ContinuousClock.now
         while ContinuousClock.now < deadline {
-            let job = try await execution.job(id, for: caller)
             let events = try await execution.events(of: id, after: after)
             for event in events {
                 let frame = "id: \(event.sequence)\nevent: \(event.kind)\ndata: \(event.data)\n\n"
@@ -376,6 +374,8 @@ struct EventStream {
                 lastWrite = .now
             }
             if events.isEmpty {
+                // Only an idle stream asks whether the job has ended.
+                let job = try await execution.job(id, for: caller)
                 if job.status.isFinal {
                     // Events land before the final status; one more read catches stragglers.
                     let rest = try await execution.events(of: id, after: after)

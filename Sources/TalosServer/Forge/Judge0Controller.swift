@@ -224,16 +224,8 @@ struct Judge0Controller {
 
     /// The request body as ordered JSON; problems for a wrong type or bad JSON.
     static func body(_ request: Request, _ context: TalosRequestContext) async throws -> OrderedJSON {
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/json") else { throw Problem.unsupportedMediaType("application/json") }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw Problem.contentTooLarge(limit: context.maxUploadSize)
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]) else {
+        let bytes = try await TalosJSONDecoder.body(of: request, context: context)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else {
             throw Problem.badRequest("The body is not valid JSON.")
         }
         return convert(object)

@@ -13,6 +13,19 @@ public struct TalosJSONDecoder: RequestDecoder {
     public init() {}
 
     public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        let bytes = try await Self.body(of: request, context: context)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw Problem.badRequest(Self.explain(error))
+        } catch {
+            throw Problem.badRequest("The body is not valid JSON.")
+        }
+    }
+
+    /// The body of a JSON request: `application/json` only, within the body
+    /// limit, valid UTF-8; a problem otherwise.
+    static func body(of request: Request, context: some RequestContext) async throws -> [UInt8] {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         guard contentType == "application/json" || contentType.hasPrefix("application/json;") else {
             throw Problem.unsupportedMediaType("application/json")
@@ -28,13 +41,7 @@ public struct TalosJSONDecoder: RequestDecoder {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw Problem.badRequest("The body is not valid UTF-8.")
         }
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            throw Problem.badRequest(Self.explain(error))
-        } catch {
-            throw Problem.badRequest("The body is not valid JSON.")
-        }
+        return bytes
     }
 
     static func explain(_ error: DecodingError) -> String {
