@@ -62,7 +62,8 @@ struct IdentityClient: Sendable {
             body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
         }
         let request = TestClient.Request(path, method: method, headers: headers, body: body)
-        let response = try await server.withClient { try await $0.execute(request) }
+        // Long enough for an execution's `wait` (30 s) on a loaded machine.
+        let response = try await server.withClient(timeout: .seconds(60)) { try await $0.execute(request) }
         return APIResponse(status: response.status, headers: response.headers, text: response.text)
     }
 

@@ -130,11 +130,11 @@ struct TestServer: Sendable {
 
     /// Runs `body` with one connected HTTPS client.
     func withClient<T: Sendable>(
-        tls: TLSConfiguration? = nil, _ body: @escaping @Sendable (TestClient) async throws -> T
+        tls: TLSConfiguration? = nil, timeout: Duration = .seconds(10), _ body: @escaping @Sendable (TestClient) async throws -> T
     ) async throws -> T {
         try await TestClient.withClient(
             host: "127.0.0.1", port: port,
-            configuration: .init(tlsConfiguration: tls ?? tlsConfiguration(), timeout: .seconds(10), serverName: "localhost"),
+            configuration: .init(tlsConfiguration: tls ?? tlsConfiguration(), timeout: timeout, serverName: "localhost"),
             operation: body
         )
     }
