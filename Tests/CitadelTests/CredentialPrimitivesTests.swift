@@ -40,6 +40,10 @@ struct CredentialPrimitivesTests {
         let email = EmailLocalPart("alice.smith")
         #expect(policy.violations(of: "Tr0ub4dor&3-Horse", email: email).isEmpty)
         #expect(policy.violations(of: "Short1!", email: email).contains(.tooShort))
+        // Degenerate inputs are refused, never trapped on.
+        for degenerate in ["", "a", "ab", "\u{0}", "🙂"] {
+            #expect(policy.violations(of: degenerate, email: email).contains(.tooShort))
+        }
         #expect(policy.violations(of: String(repeating: "aB3$", count: 65), email: email).contains(.tooLong))
         #expect(policy.violations(of: "alllowercaseletters", email: email) == [.tooSimple])
         #expect(policy.violations(of: "correct horse battery staple", email: email).isEmpty, "24+ characters need no mix")

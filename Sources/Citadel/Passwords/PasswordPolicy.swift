@@ -69,7 +69,9 @@ public struct PasswordPolicy: Sendable {
         let core = String(lowered.reversed().drop { !$0.isLetter }.reversed()).drop { !$0.isLetter }
         if !core.isEmpty, core.count < lowered.count, blocklist.contains(String(core)) { return true }
         let characters = Array(lowered)
-        for unit in 1...max(1, characters.count / 2) where characters.count % unit == 0 {
+        // An empty password has no unit to repeat (and would index past its end).
+        guard characters.count > 1 else { return false }
+        for unit in 1...(characters.count / 2) where characters.count % unit == 0 {
             let head = characters[0..<unit]
             if stride(from: unit, to: characters.count, by: unit).allSatisfy({ characters[$0..<$0 + unit] == head }) {
                 return characters.count > unit

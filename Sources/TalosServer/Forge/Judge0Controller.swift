@@ -18,6 +18,7 @@ import TalosCore
 /// run per submission (each is answered as Judge0 answers a disabled option).
 struct Judge0Controller {
     let execution: ExecutionService
+    let sessions: SessionWatch
 
     /// Judge0 ids of the languages Talos runs (its 1.13.1 ids).
     static let languageIDs: [String: Int] = ["python": 71, "javascript": 63, "go": 60, "rust": 73]
@@ -71,7 +72,9 @@ struct Judge0Controller {
             guard query["wait"] == "true" else {
                 return Self.reply(.created, .object([("token", .string(job.id.uuidString.lowercased()))]))
             }
-            let finished = try await execution.wait(for: job.id, caller: caller, seconds: execution.settings.maximumWaitSeconds)
+            let finished = try await sessions.wait(
+                for: job.id, caller: caller, principal: try context.caller(), seconds: execution.settings.maximumWaitSeconds, execution: execution
+            )
             guard let document = render(finished, fields: fields, base64: base64) else {
                 return Self.reply(.created, .object([("error", .string(Self.utf8Error)), ("token", .string(job.id.uuidString.lowercased()))]))
             }
@@ -275,7 +278,8 @@ struct Judge0Controller {
             guard let value = values[key] else { return nil }
             switch value {
             case .number(let text), .string(let text):
-                guard let parsed = Double(text) else {
+                // Finite values only: NaN and infinity would reach trapping conversions.
+                guard let parsed = UntrustedNumber.finite(text) else {
                     fail(key, "is not a number")
                     return nil
                 }
@@ -325,13 +329,16 @@ struct Judge0Controller {
             else { limits.memoryMiB = Int((memory / 1024).rounded(.up)); echo["memory_limit"] = String(Int(memory)) }
         }
         if let processes = number("max_processes_and_or_threads") {
-            if processes <= 0 { fail("max_processes_and_or_threads", "must be greater than 0") }
-            else if Int(processes) > maxima.pids { fail("max_processes_and_or_threads", "must be less than or equal to \(maxima.pids)") }
-            else { limits.pids = Int(processes); echo["max_processes_and_or_threads"] = String(Int(processes)) }
+            if processes < 1 { fail("max_processes_and_or_threads", "must be greater than 0") }
+            else if let count = UntrustedNumber.integer(processes, in: 1...maxima.pids) {
+                limits.pids = count
+                echo["max_processes_and_or_threads"] = String(count)
+            } else { fail("max_processes_and_or_threads", "must be less than or equal to \(maxima.pids)") }
         }
         if let size = number("max_file_size") {
-            if size < 0 || Int(size) > maxima.tmpfsMiB * 1024 { fail("max_file_size", "must be less than or equal to \(maxima.tmpfsMiB * 1024)") }
-            else if size >= 1024 { limits.tmpfsMiB = Int(size / 1024); echo["max_file_size"] = String(Int(size)) }
+            if let kilobytes = UntrustedNumber.integer(size, in: 0...(maxima.tmpfsMiB * 1024)), size >= 0 {
+                if kilobytes >= 1024 { limits.tmpfsMiB = kilobytes / 1024; echo["max_file_size"] = String(kilobytes) }
+            } else { fail("max_file_size", "must be less than or equal to \(maxima.tmpfsMiB * 1024)") }
         }
         if let stack = number("stack_limit"), stack < 0 || stack > 128000 { fail("stack_limit", "must be less than or equal to 128000") }
         if let runs = number("number_of_runs"), runs != 1 { fail("number_of_runs", "must be less than or equal to 1") }

@@ -10,6 +10,7 @@ import TalosCore
 /// Both need a Talos access token. Errors are Piston's `{"message": …}`.
 struct PistonController {
     let execution: ExecutionService
+    let sessions: SessionWatch
 
     static let aliases: [String: [String]] = [
         "python": ["py", "py3", "python3"], "javascript": ["js", "node-js", "node-javascript", "node"], "go": ["golang"],
@@ -44,7 +45,9 @@ struct PistonController {
                 default: return Response(status: .internalServerError)
                 }
             }
-            let finished = try await execution.wait(for: job.id, caller: caller, seconds: execution.settings.maximumWaitSeconds)
+            let finished = try await sessions.wait(
+                for: job.id, caller: caller, principal: try context.caller(), seconds: execution.settings.maximumWaitSeconds, execution: execution
+            )
             guard finished.status.isFinal else {
                 // Piston answers only with a result: stop what nobody will read.
                 _ = try? await execution.cancel(job.id, by: caller)
@@ -146,11 +149,15 @@ struct PistonController {
             switch value {
             case .null: continue
             case .number(let text):
-                guard let number = Double(text) else { return .failure("If specified, \(name) must be a number") }
+                // Finite values only: NaN and infinity would reach a trapping conversion.
+                guard let number = UntrustedNumber.finite(text) else { return .failure("If specified, \(name) must be a number") }
                 if number == 0 || number == -1 { continue }
                 if number < 0 { return .failure("\(name) must be non-negative") }
-                if number > Double(maximum) { return .failure("\(name) cannot exceed the configured limit of \(maximum)") }
-                if isCompile { apply(&compileLimits, Int(number)) } else { apply(&limits, Int(number)) }
+                guard let whole = UntrustedNumber.integer(number, in: 0...maximum) else {
+                    return .failure("\(name) cannot exceed the configured limit of \(maximum)")
+                }
+                if whole == 0 { return .failure("\(name) must be at least 1") }
+                if isCompile { apply(&compileLimits, whole) } else { apply(&limits, whole) }
             default: return .failure("If specified, \(name) must be a number")
             }
         }

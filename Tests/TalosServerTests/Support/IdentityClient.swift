@@ -67,6 +67,18 @@ struct IdentityClient: Sendable {
         return APIResponse(status: response.status, headers: response.headers, text: response.text)
     }
 
+    /// Sends `body` as it is, for JSON no serializer would write (`1e400`).
+    func raw(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: String, headers extra: HTTPFields = [:]
+    ) async throws -> APIResponse {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer " + token }
+        headers[.contentType] = "application/json"
+        let request = TestClient.Request(path, method: method, headers: headers, body: ByteBuffer(string: body))
+        let response = try await server.withClient(timeout: .seconds(60)) { try await $0.execute(request) }
+        return APIResponse(status: response.status, headers: response.headers, text: response.text)
+    }
+
     /// The current TOTP code for `secret` by the server's clock, `offset` steps ahead.
     func code(_ secret: String, offset: Int64 = 0) -> String {
         TOTP(secret: Base32Decoder.decode(secret)).code(step: TOTP.step(at: clock.now) + offset)
