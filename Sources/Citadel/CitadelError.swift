@@ -5,6 +5,7 @@ public struct CitadelError: Error, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable, Equatable {
         case invalidCredentials
         case wrongPassword
+        case accountLocked
         case invalidToken
         case invalidMFACode
         case weakPassword
@@ -39,6 +40,9 @@ public struct CitadelError: Error, Equatable, CustomStringConvertible {
     public static let invalidCredentials = CitadelError(.invalidCredentials, "Invalid email or password.")
     /// The current password given to confirm a change is wrong.
     public static let wrongPassword = CitadelError(.wrongPassword, "The current password is wrong.")
+    /// Only for a signed-in caller (who knows the account exists); sign-in
+    /// itself answers ``invalidCredentials`` for a locked account.
+    public static let accountLocked = CitadelError(.accountLocked, "Too many failed attempts; the account is locked for a while.")
     public static let invalidToken = CitadelError(.invalidToken, "The token is invalid or expired.")
     public static let invalidMFACode = CitadelError(.invalidMFACode, "The code is invalid.")
     public static func weakPassword(_ violations: [PasswordPolicy.Violation]) -> CitadelError {

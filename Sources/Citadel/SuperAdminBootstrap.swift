@@ -48,7 +48,7 @@ public struct SuperAdminBootstrap: Sendable {
             expiresAt: expiresAt, createdAt: account.createdAt
         )
         do {
-            try await accounts.create(account, token: stored, maximumOfRole: maximumSuperAdmins)
+            try await accounts.create(account, token: stored, maximumOfRole: maximumSuperAdmins, invitedBy: nil)
         } catch let error as IdentityError {
             let reason = error == .duplicateEmail ? "duplicate_email" : "super_admin_limit"
             try await audit.record(event(target: "(refused)", outcome: .denied, reason: reason))

@@ -146,22 +146,22 @@ public struct ServerRuntime: Sendable {
             )
         )
         router.add(middleware: RequestLimitsMiddleware(limits: settings.limits))
-        router.add(
-            middleware: RateLimitMiddleware(
-                limiter: RateLimiter(settings: settings.rateLimits), audit: audit, metrics: metrics, logger: logger
-            )
-        )
+        let limiter = RateLimiter(settings: settings.rateLimits)
+        router.add(middleware: RateLimitMiddleware(scope: .client, limiter: limiter, audit: audit, metrics: metrics, logger: logger))
         let table = routeTable
         router.add(middleware: AuthorizationMiddleware(table: table, identity: identity, audit: audit, logger: logger))
+        router.add(middleware: RateLimitMiddleware(scope: .principal, limiter: limiter, audit: audit, metrics: metrics, logger: logger))
         let routes = DeclaredRoutes(group: router.group(), table: table)
         HealthController(database: database, migrator: Migrator(database: database, logger: logger)).register(on: routes)
         WellKnownController(identity: identity).register(on: routes)
         AuthController(identity: identity).register(on: routes)
         MeController(identity: identity).register(on: routes)
         AdminController(identity: identity).register(on: routes)
-        ExecutionsController(execution: execution).register(on: routes)
-        Judge0Controller(execution: execution).register(on: routes)
-        PistonController(execution: execution).register(on: routes)
+        let sessions = SessionWatch(identity: identity)
+        let streams = StreamGate(maximumTotal: settings.limits.maxStreams, maximumPerPrincipal: settings.limits.maxStreamsPerPrincipal)
+        ExecutionsController(execution: execution, sessions: sessions, streams: streams).register(on: routes)
+        Judge0Controller(execution: execution, sessions: sessions).register(on: routes)
+        PistonController(execution: execution, sessions: sessions).register(on: routes)
         additionalRoutes(routes)
 
         let limits = settings.limits
@@ -177,6 +177,7 @@ public struct ServerRuntime: Sendable {
             idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
             httpDecoderConfiguration: decoder
         )
+        let connections = ConnectionCounter(maximum: limits.maxConnections)
         let server = HTTPServerBuilder { responder in
             let tls = try TLSChannel(
                 HTTP1Channel(responder: responder, configuration: http1), tlsConfiguration: tlsConfiguration
@@ -190,6 +191,18 @@ public struct ServerRuntime: Sendable {
                             AuditEvent(
                                 actor: "anonymous", action: "http.slow_client", target: "connection", outcome: .denied,
                                 sourceIP: peer?.ipAddress
+                            )
+                        )
+                    }
+                },
+                connections: connections,
+                onRefused: { count, peer in
+                    logger.warning("connection limit reached", metadata: ["refused": "\(count)", "maximum": "\(limits.maxConnections)"])
+                    Task {
+                        try? await audit.record(
+                            AuditEvent(
+                                actor: "anonymous", action: "http.connection_refused", target: "connection", outcome: .denied,
+                                sourceIP: peer?.ipAddress, details: ["count": String(count), "maximum": String(limits.maxConnections)]
                             )
                         )
                     }

@@ -20,6 +20,7 @@ extension Migration {
         accounts,
         sessions,
         executions,
+        inviters,
     ]
 
     static let auditTrail = Migration(version: 1, name: "audit trail") { dialect in
@@ -81,6 +82,12 @@ extension Migration {
             )
             """,
         ]
+    }
+
+    /// Who invited a pending account, so only they (or a super admin) may
+    /// issue its invitation again.
+    static let inviters = Migration(version: 5, name: "invitation owners") { _ in
+        ["ALTER TABLE accounts ADD COLUMN invited_by TEXT"]
     }
 
     static let sessions = Migration(version: 3, name: "sessions, refresh tokens, MFA, lockout, signing keys") { _ in

@@ -16,7 +16,7 @@ public struct SQLAccountRepository: AccountRepository {
 
     static let roleLockKey: Int64 = 0x7461_6c6f_7303
 
-    public func create(_ account: Account, token: OneTimeToken, maximumOfRole maximum: Int?) async throws {
+    public func create(_ account: Account, token: OneTimeToken, maximumOfRole maximum: Int?, invitedBy: UUID?) async throws {
         try await database.transaction { [dialect = database.dialect] sql in
             if dialect == .postgres {
                 try await sql.raw("SELECT pg_advisory_xact_lock(\(unsafeRaw: String(Self.roleLockKey)))").run()
@@ -29,10 +29,11 @@ public struct SQLAccountRepository: AccountRepository {
                 .where("email", .equal, SQLBind(account.email.value)).first()
             if taken != nil { throw IdentityError.duplicateEmail }
             try await sql.insert(into: "accounts")
-                .columns("id", "email", "role", "status", "created_at", "updated_at")
+                .columns("id", "email", "role", "status", "created_at", "updated_at", "invited_by")
                 .values(
                     SQLBind(account.id.uuidString.lowercased()), SQLBind(account.email.value), SQLBind(account.role.rawValue),
-                    SQLBind(account.status.rawValue), SQLBind(account.createdAt), SQLBind(account.createdAt)
+                    SQLBind(account.status.rawValue), SQLBind(account.createdAt), SQLBind(account.createdAt),
+                    SQLBind(invitedBy?.uuidString.lowercased())
                 )
                 .run()
             try await sql.insert(into: "one_time_tokens")

@@ -47,30 +47,64 @@ extension SQLAccountRepository: IdentityStore {
         return try await query.orderBy("email").limit(limit).all().map(Self.credentials(from:))
     }
 
-    public func recordFailedLogin(
+    public func reserveAttempt(
+        accountID: UUID, threshold: Int, now: Date, lockDuration: @escaping @Sendable (Int) -> TimeInterval
+    ) async throws -> AttemptReservation {
+        let id = Self.text(accountID)
+        let stamp = Timestamp.string(from: now)
+        return try await database.transaction { sql in
+            // One conditional statement: concurrent attempts cannot both take
+            // the last place before the lock.
+            let counted = try await sql.raw(
+                """
+                UPDATE accounts SET failed_logins = failed_logins + 1
+                WHERE id = \(bind: id) AND failed_logins < \(bind: threshold)
+                AND (locked_until IS NULL OR locked_until <= \(bind: stamp))
+                RETURNING failed_logins
+                """
+            ).first()
+            if counted != nil { return .reserved }
+            // Refused: locked, or every place before the lock is taken by an
+            // attempt in flight (or by one whose process died mid-check). The
+            // latter locks now, so a stranded count cannot refuse forever.
+            return .refused(lockedUntil: try await Self.lock(sql, id: id, threshold: threshold, now: now, lockDuration: lockDuration))
+        }
+    }
+
+    public func settleFailedAttempt(
         accountID: UUID, threshold: Int, now: Date, lockDuration: @escaping @Sendable (Int) -> TimeInterval
     ) async throws -> String? {
         try await database.transaction { sql in
-            guard
-                let row = try await sql.raw(
-                    """
-                    UPDATE accounts SET failed_logins = failed_logins + 1
-                    WHERE id = \(bind: Self.text(accountID)) RETURNING failed_logins, lock_count
-                    """
-                ).first()
-            else { return nil }
-            let failures = try row.decode(column: "failed_logins", as: Int.self)
-            guard failures >= threshold else { return nil }
-            let locks = try row.decode(column: "lock_count", as: Int.self) + 1
-            let until = Timestamp.string(from: now.addingTimeInterval(lockDuration(locks)))
-            try await sql.raw(
-                """
-                UPDATE accounts SET failed_logins = 0, lock_count = \(bind: locks), locked_until = \(bind: until)
-                WHERE id = \(bind: Self.text(accountID))
-                """
-            ).run()
-            return until
+            try await Self.lock(sql, id: Self.text(accountID), threshold: threshold, now: now, lockDuration: lockDuration)
         }
+    }
+
+    /// Locks the account if `threshold` failures are counted and it is not
+    /// locked already; returns the lock's end if this call locked it.
+    private static func lock(
+        _ sql: any SQLDatabase, id: String, threshold: Int, now: Date, lockDuration: @escaping @Sendable (Int) -> TimeInterval
+    ) async throws -> String? {
+        let stamp = Timestamp.string(from: now)
+        guard
+            let row = try await sql.raw(
+                """
+                UPDATE accounts SET failed_logins = 0, lock_count = lock_count + 1
+                WHERE id = \(bind: id) AND failed_logins >= \(bind: threshold)
+                AND (locked_until IS NULL OR locked_until <= \(bind: stamp))
+                RETURNING lock_count
+                """
+            ).first()
+        else { return nil }
+        let locks = try row.decode(column: "lock_count", as: Int.self)
+        let until = Timestamp.string(from: now.addingTimeInterval(lockDuration(locks)))
+        try await sql.raw("UPDATE accounts SET locked_until = \(bind: until) WHERE id = \(bind: id)").run()
+        return until
+    }
+
+    public func releaseAttempt(accountID: UUID) async throws {
+        try await sql.raw(
+            "UPDATE accounts SET failed_logins = failed_logins - 1 WHERE id = \(bind: Self.text(accountID)) AND failed_logins > 0"
+        ).run()
     }
 
     public func recordSuccessfulLogin(accountID: UUID) async throws {
@@ -136,10 +170,15 @@ extension SQLAccountRepository: IdentityStore {
         }
     }
 
-    public func replaceTokens(of accountID: UUID, with token: OneTimeToken) async throws {
+    public func reissueInvitation(of accountID: UUID, with token: OneTimeToken, inviter: UUID?) async throws -> Bool {
         try await database.transaction { sql in
+            var owner = sql.select().column("id").from("accounts").where("id", .equal, SQLBind(Self.text(accountID)))
+                .where("status", .equal, SQLBind(AccountStatus.pending.rawValue))
+            if let inviter { owner = owner.where("invited_by", .equal, SQLBind(Self.text(inviter))) }
+            guard try await owner.first() != nil else { return false }
             try await sql.delete(from: "one_time_tokens").where("account_id", .equal, SQLBind(Self.text(accountID))).run()
             try await Self.insert(token, on: sql)
+            return true
         }
     }
 
@@ -171,10 +210,8 @@ extension SQLAccountRepository: IdentityStore {
     }
 
     public func setRole(accountID: UUID, role: Role, maximumOfRole maximum: Int?, now: String) async throws {
-        try await database.transaction { [dialect = database.dialect] sql in
-            if dialect == .postgres {
-                try await sql.raw("SELECT pg_advisory_xact_lock(\(unsafeRaw: String(Self.roleLockKey)))").run()
-            }
+        try await changingRoles(accountID) { sql, target in
+            if target.role == .superAdmin, role != .superAdmin { try await Self.refuseRemovingLast(target, on: sql) }
             if let maximum, try await Self.count(role: role, on: sql) >= maximum {
                 throw IdentityError.roleLimitReached(role, maximum: maximum)
             }
@@ -184,12 +221,46 @@ extension SQLAccountRepository: IdentityStore {
     }
 
     public func setStatus(accountID: UUID, status: AccountStatus, now: String) async throws {
-        try await sql.update("accounts").set("status", to: SQLBind(status.rawValue)).set("updated_at", to: SQLBind(now))
-            .where("id", .equal, SQLBind(Self.text(accountID))).run()
+        try await changingRoles(accountID) { sql, target in
+            if status != .active { try await Self.refuseRemovingLast(target, on: sql) }
+            try await sql.update("accounts").set("status", to: SQLBind(status.rawValue)).set("updated_at", to: SQLBind(now))
+                .where("id", .equal, SQLBind(Self.text(accountID))).run()
+        }
     }
 
     public func deleteAccount(id: UUID) async throws {
-        try await sql.delete(from: "accounts").where("id", .equal, SQLBind(Self.text(id))).run()
+        try await changingRoles(id) { sql, target in
+            try await Self.refuseRemovingLast(target, on: sql)
+            try await sql.delete(from: "accounts").where("id", .equal, SQLBind(Self.text(id))).run()
+        }
+    }
+
+    /// Runs `body` on the account as it stands, in a transaction that holds
+    /// the role lock (PostgreSQL) or the write lock (SQLite), so a count and
+    /// the write that depends on it cannot interleave with another's. An
+    /// account that does not exist is left alone.
+    private func changingRoles(
+        _ accountID: UUID, _ body: @escaping @Sendable (any SQLDatabase, Account) async throws -> Void
+    ) async throws {
+        try await database.transaction { [dialect = database.dialect] sql in
+            if dialect == .postgres {
+                try await sql.raw("SELECT pg_advisory_xact_lock(\(unsafeRaw: String(Self.roleLockKey)))").run()
+            }
+            guard let row = try await sql.select().column("*").from("accounts").where("id", .equal, SQLBind(Self.text(accountID))).first()
+            else { return }
+            try await body(sql, try Self.account(from: row))
+        }
+    }
+
+    /// Throws ``IdentityError/lastSuperAdmin`` if `target` is the only active super admin.
+    private static func refuseRemovingLast(_ target: Account, on sql: any SQLDatabase) async throws {
+        guard target.role == .superAdmin, target.status == .active else { return }
+        guard
+            let row = try await sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("accounts")
+                .where("role", .equal, SQLBind(Role.superAdmin.rawValue)).where("status", .equal, SQLBind(AccountStatus.active.rawValue))
+                .first()
+        else { return }
+        if try row.decode(column: "n", as: Int.self) <= 1 { throw IdentityError.lastSuperAdmin }
     }
 
     public func countActive(role: Role) async throws -> Int {

@@ -56,10 +56,12 @@ extension IdentityService {
         let now = clock()
         let credentials = try await account(of: principal)
         let account = credentials.account
-        guard try await hasher.verify(current, against: credentials.passwordHash) != .mismatch else {
-            try await failedAttempt(account, reason: "bad_password", action: "account.password_change", origin: origin, now: now)
-            throw CitadelError.wrongPassword
+        // A stolen access token must not make this a guessing oracle: the
+        // check is a counted attempt, refused while the account is locked.
+        let right = try await guardedCheck(account, reason: "bad_password", action: "account.password_change", origin: origin, now: now) {
+            try await hasher.verify(current, against: credentials.passwordHash) != .mismatch
         }
+        guard right else { throw CitadelError.wrongPassword }
         let violations = policy.violations(of: new.unsafeValue, email: EmailLocalPart(account.email.localPart))
         guard violations.isEmpty else {
             try await record("account.password_change", account: account, .failure, origin, ["reason": "weak_password"])
@@ -75,8 +77,9 @@ extension IdentityService {
     /// Deletes the caller's account and everything hanging off it.
     public func deleteAccount(of principal: Principal, origin: RequestOrigin) async throws {
         let credentials = try await account(of: principal)
-        try await refuseRemovingLastSuperAdmin(credentials.account, by: principal, action: "account.delete", origin: origin)
-        try await store.deleteAccount(id: principal.accountID)
+        try await keepingLastSuperAdmin(credentials.account.id, by: principal, action: "account.delete", origin: origin) {
+            try await store.deleteAccount(id: principal.accountID)
+        }
         try await record("account.delete", account: credentials.account, .success, origin, ["role": credentials.account.role.rawValue])
     }
 
@@ -90,14 +93,13 @@ extension IdentityService {
         guard let target = try await store.credentials(id: id) else { throw CitadelError.notFound }
         let from = target.account.role
         if from == role { return target }
-        if from == .superAdmin {
-            try await refuseRemovingLastSuperAdmin(target.account, by: principal, action: "account.role_change", origin: origin)
-        }
         do {
-            try await store.setRole(
-                accountID: id, role: role, maximumOfRole: role == .superAdmin ? settings.maximumSuperAdmins : nil,
-                now: Timestamp.string(from: clock())
-            )
+            try await keepingLastSuperAdmin(id, by: principal, action: "account.role_change", origin: origin) {
+                try await store.setRole(
+                    accountID: id, role: role, maximumOfRole: role == .superAdmin ? settings.maximumSuperAdmins : nil,
+                    now: Timestamp.string(from: clock())
+                )
+            }
         } catch let error as IdentityError where error == .roleLimitReached {
             try await record(
                 "account.role_change", actor: principal.actor, target: Self.text(id), .denied, origin,
@@ -117,8 +119,9 @@ extension IdentityService {
         let stamp = Timestamp.string(from: clock())
         if disabled {
             guard target.account.status == .active else { throw CitadelError.conflict("Only an active account can be disabled.") }
-            try await refuseRemovingLastSuperAdmin(target.account, by: principal, action: "account.disable", origin: origin)
-            try await store.setStatus(accountID: id, status: .disabled, now: stamp)
+            try await keepingLastSuperAdmin(id, by: principal, action: "account.disable", origin: origin) {
+                try await store.setStatus(accountID: id, status: .disabled, now: stamp)
+            }
             let revoked = try await store.revokeSessions(accountID: id, except: nil, reason: "account_disabled", now: stamp)
             try await record("account.disable", actor: principal.actor, target: Self.text(id), .success, origin, ["sessions_revoked": String(revoked)])
         } else {
@@ -136,10 +139,17 @@ extension IdentityService {
         return try await store.credentials(id: id) ?? target
     }
 
-    /// There must always be an active super admin to administer the system.
-    func refuseRemovingLastSuperAdmin(_ account: Account, by principal: Principal, action: String, origin: RequestOrigin) async throws {
-        guard account.role == .superAdmin, account.status == .active, try await store.countActive(role: .superAdmin) <= 1 else { return }
-        try await record(action, actor: principal.actor, target: Self.text(account.id), .denied, origin, ["reason": "last_super_admin"])
-        throw CitadelError.conflict("This is the last active super admin.")
+    /// There must always be an active super admin to administer the system:
+    /// the store refuses, atomically, a change that would leave none, and
+    /// the refusal is audited here.
+    func keepingLastSuperAdmin(
+        _ target: UUID, by principal: Principal, action: String, origin: RequestOrigin, _ change: () async throws -> Void
+    ) async throws {
+        do {
+            try await change()
+        } catch let error as IdentityError where error == .lastSuperAdmin {
+            try await record(action, actor: principal.actor, target: Self.text(target), .denied, origin, ["reason": "last_super_admin"])
+            throw CitadelError.conflict("This is the last active super admin.")
+        }
     }
 }

@@ -41,8 +41,14 @@ extension IdentityService {
         if let existing = try await store.credentials(email: email) {
             let account = existing.account
             if account.status == .pending, account.role == role {
-                try await store.replaceTokens(of: account.id, with: stored(for: account.id))
-                try await record("invitation.create", actor: principal.actor, target: Self.text(account.id), .success, origin, ["role": role.rawValue, "reissued": "true"])
+                // Only the original inviter or a super admin may re-issue:
+                // anyone else would void another owner's invitation.
+                let inviter = principal.role == .superAdmin ? nil : principal.accountID
+                if try await store.reissueInvitation(of: account.id, with: stored(for: account.id), inviter: inviter) {
+                    try await record("invitation.create", actor: principal.actor, target: Self.text(account.id), .success, origin, ["role": role.rawValue, "reissued": "true"])
+                } else {
+                    try await record("invitation.create", actor: principal.actor, target: Self.text(account.id), .denied, origin, ["reason": "invited_by_another", "role": role.rawValue])
+                }
             } else {
                 try await record("invitation.create", actor: principal.actor, target: Self.text(account.id), .denied, origin, ["reason": "email_registered", "role": role.rawValue])
             }
@@ -50,7 +56,7 @@ extension IdentityService {
         }
         let account = Account(id: UUID(), email: email, role: role, status: .pending, createdAt: stamp)
         do {
-            try await store.create(account, token: stored(for: account.id), maximumOfRole: nil)
+            try await store.create(account, token: stored(for: account.id), maximumOfRole: nil, invitedBy: principal.accountID)
         } catch let error as IdentityError where error == .duplicateEmail {
             try await record("invitation.create", actor: principal.actor, target: "(raced)", .denied, origin, ["reason": "email_registered"])
             return invitation

@@ -65,14 +65,14 @@ extension IdentityService {
             throw CitadelError.conflict("TOTP is not enabled.")
         }
         let account = credentials.account
-        guard try await hasher.verify(password, against: credentials.passwordHash) != .mismatch else {
-            try await failedAttempt(account, reason: "bad_password", action: "mfa.disable", origin: origin, now: now)
-            throw CitadelError.invalidCredentials
+        let passwordRight = try await guardedCheck(account, reason: "bad_password", action: "mfa.disable", origin: origin, now: now) {
+            try await hasher.verify(password, against: credentials.passwordHash) != .mismatch
         }
-        guard try await checkSecondFactor(code, account: account, origin: origin, now: now) != nil else {
-            try await failedAttempt(account, reason: "bad_mfa_code", action: "mfa.disable", origin: origin, now: now)
-            throw CitadelError.invalidMFACode
+        guard passwordRight else { throw CitadelError.invalidCredentials }
+        let codeRight = try await guardedCheck(account, reason: "bad_mfa_code", action: "mfa.disable", origin: origin, now: now) {
+            try await checkSecondFactor(code, account: account, origin: origin, now: now) != nil
         }
+        guard codeRight else { throw CitadelError.invalidMFACode }
         try await store.removeTOTP(accountID: account.id, now: Timestamp.string(from: now))
         try await record("mfa.disable", account: account, .success, origin)
     }

@@ -92,53 +92,65 @@ public struct IdentityService: Sendable {
 
     public func login(email text: String, password: Secret<String>, origin: RequestOrigin) async throws -> LoginResult {
         let now = clock()
-        let stamp = Timestamp.string(from: now)
         let email = EmailAddress(text)
         let credentials = try await email.asyncMap { try await store.credentials(email: $0) } ?? nil
-        let usable = credentials.flatMap { $0.account.status == .active && !$0.isLocked(at: stamp) ? $0 : nil }
+        // The attempt is counted before the hash is checked, for an unknown
+        // email too (on an id no account has), so parallel guesses cannot
+        // pass the lock and every refusal writes the same way.
+        let attemptID = credentials?.account.id ?? UUID()
+        let reservation = try await reserve(attemptID, now: now)
+        let usable = credentials.flatMap { $0.account.status == .active && reservation == .reserved ? $0 : nil }
         // The hash is checked whatever the account's state, so every refusal
         // costs the same time as a wrong password for a real account.
         let verification = try await hasher.verify(password, against: usable?.passwordHash)
         guard let credentials else {
+            _ = try await settle(attemptID, now: now)
             try await record("auth.login", actor: "anonymous", target: "(unknown)", .failure, origin, ["reason": email == nil ? "invalid_email" : "unknown_email"])
             throw CitadelError.invalidCredentials
         }
         let account = credentials.account
-        guard account.status == .active else {
-            try await record("auth.login", account: account, .failure, origin, ["reason": "account_" + account.status.rawValue])
+        guard case .reserved = reservation else {
+            try await refusedAsLocked(reservation, account: account, action: "auth.login", origin: origin)
             throw CitadelError.invalidCredentials
         }
-        guard !credentials.isLocked(at: stamp) else {
-            try await record("auth.login", account: account, .denied, origin, ["reason": "locked"])
+        guard account.status == .active else {
+            _ = try await settle(attemptID, now: now)
+            try await record("auth.login", account: account, .failure, origin, ["reason": "account_" + account.status.rawValue])
             throw CitadelError.invalidCredentials
         }
         guard verification != .mismatch else {
             try await failedAttempt(account, reason: "bad_password", action: "auth.login", origin: origin, now: now)
             throw CitadelError.invalidCredentials
         }
-        try await store.recordSuccessfulLogin(accountID: account.id)
         if verification == .matchNeedsRehash {
-            try await store.setPasswordHash(accountID: account.id, hash: try await hasher.hash(password), now: stamp)
+            try await store.setPasswordHash(accountID: account.id, hash: try await hasher.hash(password), now: Timestamp.string(from: now))
             try await record("account.password_rehash", account: account, .success, origin, ["parameters": settings.argon2.description])
         }
         if credentials.mfaEnabled {
+            // Half a sign-in: the counters are not reset (that waits for the
+            // second factor), but this attempt is given back, so the second
+            // factor's outcome is what counts.
+            try await store.releaseAttempt(accountID: account.id)
             let token = OneTimeTokens.generate()
             try await store.insertToken(
                 OneTimeToken(
                     hash: OneTimeTokens.hash(token.unsafeValue), accountID: account.id, purpose: .mfaLogin,
-                    expiresAt: Timestamp.string(from: now.addingTimeInterval(settings.mfaTokenLifetime)), createdAt: stamp
+                    expiresAt: Timestamp.string(from: now.addingTimeInterval(settings.mfaTokenLifetime)),
+                    createdAt: Timestamp.string(from: now)
                 )
             )
             try await record("auth.login", account: account, .success, origin, ["stage": "password", "next": "mfa"])
             return .mfaRequired(mfaToken: token)
         }
+        try await store.recordSuccessfulLogin(accountID: account.id)
         let pair = try await startSession(for: account, amr: ["pwd"], origin: origin, now: now)
         try await record("auth.login", account: account, .success, origin, ["session": Self.text(pair.sessionID), "amr": "pwd"])
         return .signedIn(pair)
     }
 
     /// Finishes a sign-in with a TOTP code or a recovery code. The MFA token
-    /// is spent whatever the outcome; a wrong code counts toward lockout.
+    /// is spent whatever the outcome; a wrong code counts toward lockout like
+    /// a wrong password, and only a whole sign-in resets the counters.
     public func completeMFALogin(mfaToken: Secret<String>, code: Secret<String>, origin: RequestOrigin) async throws -> TokenPair {
         let now = clock()
         let stamp = Timestamp.string(from: now)
@@ -153,8 +165,9 @@ public struct IdentityService: Sendable {
             throw CitadelError.invalidToken
         }
         let account = credentials.account
-        guard !credentials.isLocked(at: stamp) else {
-            try await record("auth.login_mfa", account: account, .denied, origin, ["reason": "locked"])
+        let reservation = try await reserve(account.id, now: now)
+        guard case .reserved = reservation else {
+            try await refusedAsLocked(reservation, account: account, action: "auth.login_mfa", origin: origin)
             throw CitadelError.invalidMFACode
         }
         guard let method = try await checkSecondFactor(code, account: account, origin: origin, now: now) else {
@@ -170,14 +183,55 @@ public struct IdentityService: Sendable {
         return pair
     }
 
-    /// Counts a failure toward lockout and audits it (and the lock, if this
+    /// Counts an attempt before its credential is checked (see
+    /// ``IdentityStore/reserveAttempt(accountID:threshold:now:lockDuration:)``).
+    func reserve(_ accountID: UUID, now: Date) async throws -> AttemptReservation {
+        let settings = settings
+        return try await store.reserveAttempt(
+            accountID: accountID, threshold: settings.lockoutThreshold, now: now, lockDuration: { settings.lockDuration(lockCount: $0) }
+        )
+    }
+
+    /// Settles a counted attempt that failed; the lock's end if it locked.
+    func settle(_ accountID: UUID, now: Date) async throws -> String? {
+        let settings = settings
+        return try await store.settleFailedAttempt(
+            accountID: accountID, threshold: settings.lockoutThreshold, now: now, lockDuration: { settings.lockDuration(lockCount: $0) }
+        )
+    }
+
+    /// Audits an attempt refused because the account is locked (and the
+    /// lock, if the refusal set it).
+    func refusedAsLocked(_ reservation: AttemptReservation, account: Account, action: String, origin: RequestOrigin) async throws {
+        try await record(action, account: account, .denied, origin, ["reason": "locked"])
+        if case .refused(let lockedUntil?) = reservation {
+            try await record("account.lock", account: account, .success, origin, ["until": lockedUntil, "reason": "failed_logins"])
+        }
+    }
+
+    /// Checks a credential of a signed-in caller (password change, turning
+    /// MFA off) as one counted attempt: refused while the account is locked,
+    /// and a wrong one counts toward the lock exactly like a wrong sign-in.
+    func guardedCheck(
+        _ account: Account, reason: String, action: String, origin: RequestOrigin, now: Date, check: () async throws -> Bool
+    ) async throws -> Bool {
+        let reservation = try await reserve(account.id, now: now)
+        guard case .reserved = reservation else {
+            try await refusedAsLocked(reservation, account: account, action: action, origin: origin)
+            throw CitadelError.accountLocked
+        }
+        guard try await check() else {
+            try await failedAttempt(account, reason: reason, action: action, origin: origin, now: now)
+            return false
+        }
+        try await store.releaseAttempt(accountID: account.id)
+        return true
+    }
+
+    /// Settles a counted failure and audits it (and the lock, if this
     /// failure caused one).
     func failedAttempt(_ account: Account, reason: String, action: String, origin: RequestOrigin, now: Date) async throws {
-        let settings = settings
-        let lockedUntil = try await store.recordFailedLogin(
-            accountID: account.id, threshold: settings.lockoutThreshold, now: now,
-            lockDuration: { settings.lockDuration(lockCount: $0) }
-        )
+        let lockedUntil = try await settle(account.id, now: now)
         try await record(action, account: account, .failure, origin, ["reason": reason])
         if let lockedUntil {
             try await record("account.lock", account: account, .success, origin, ["until": lockedUntil, "reason": "failed_logins"])
@@ -298,6 +352,15 @@ public struct IdentityService: Sendable {
                 amr: verified.claims.amr
             )
         )
+    }
+
+    /// Whether `principal`'s session is still live and its account active,
+    /// as the database says now: long answers re-check it while they run.
+    public func isSessionLive(_ principal: Principal) async throws -> Bool {
+        guard let session = try await store.session(id: principal.sessionID), session.accountID == principal.accountID,
+            session.isLive(at: Timestamp.string(from: clock()))
+        else { return false }
+        return try await store.credentials(id: principal.accountID)?.account.status == .active
     }
 
     public enum Decision: Sendable, Equatable {

@@ -177,14 +177,18 @@ public final class ExecutionService: Sendable {
     }
 
     /// Waits up to `seconds` for the caller's job to reach a final status
-    /// and returns it as it then stands.
-    public func wait(for id: UUID, caller: ExecutionCaller, seconds: Int) async throws -> ExecutionJob {
+    /// and returns it as it then stands. `keepWaiting` is asked before each
+    /// pause; the wait ends early when it says no (the caller's session ended).
+    public func wait(
+        for id: UUID, caller: ExecutionCaller, seconds: Int, while keepWaiting: @Sendable () async -> Bool = { true }
+    ) async throws -> ExecutionJob {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while true {
             let current = try await job(id, for: caller)
             if current.status.isFinal { return current }
             let left = deadline - ContinuousClock.now
             if left <= .zero || Task.isCancelled { return current }
+            guard await keepWaiting() else { return current }
             // A local worker signals at once; one elsewhere is seen by the poll.
             await signals.wait(for: id, timeout: min(left, .milliseconds(500)))
         }

@@ -103,7 +103,8 @@ public protocol AccountRepository: Sendable {
     /// Throws ``IdentityError/duplicateEmail`` if the email is taken and
     /// ``IdentityError/roleLimitReached`` if the role is full. Concurrent
     /// callers, in any process, cannot both pass the limit.
-    func create(_ account: Account, token: OneTimeToken, maximumOfRole maximum: Int?) async throws
+    /// `invitedBy` is the account that invited this one, if any.
+    func create(_ account: Account, token: OneTimeToken, maximumOfRole maximum: Int?, invitedBy: UUID?) async throws
 
     /// The account with this id, or nil.
     func account(id: UUID) async throws -> Account?
@@ -121,6 +122,7 @@ public struct IdentityError: Error, Equatable, CustomStringConvertible {
         case duplicateEmail
         case roleLimitReached
         case invalidEmail
+        case lastSuperAdmin
     }
 
     private let code: Code
@@ -141,4 +143,5 @@ public struct IdentityError: Error, Equatable, CustomStringConvertible {
     }
     public static let roleLimitReached = IdentityError(.roleLimitReached, "role limit reached")
     public static let invalidEmail = IdentityError(.invalidEmail, "not a valid email address")
+    public static let lastSuperAdmin = IdentityError(.lastSuperAdmin, "the last active super admin cannot be removed")
 }

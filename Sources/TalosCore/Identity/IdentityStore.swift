@@ -30,6 +30,15 @@ public struct Credentials: Sendable, Equatable {
     }
 }
 
+/// Whether a sign-in attempt may check its credential.
+public enum AttemptReservation: Sendable, Equatable {
+    /// Counted; check the credential, then settle or reset.
+    case reserved
+    /// Locked, or no place left before the lock; `lockedUntil` when this
+    /// refusal itself locked the account.
+    case refused(lockedUntil: String?)
+}
+
 /// One sign-in: the family of refresh tokens it owns and the access tokens
 /// issued under it.
 public struct SessionRecord: Sendable, Equatable {
@@ -140,12 +149,25 @@ public protocol IdentityStore: AccountRepository {
     /// Accounts ordered by email, after `email` (exclusive), at most `limit`.
     func listCredentials(after email: String?, limit: Int) async throws -> [Credentials]
 
-    /// Counts one failure; at `threshold` consecutive failures locks the account
-    /// for `lockDuration(lockCount)` seconds and resets the counter. Returns the
-    /// lock's end when this call locked the account.
-    func recordFailedLogin(
+    /// Counts one sign-in attempt *before* its credential is checked, in one
+    /// conditional write, so parallel guesses cannot outrun the lock: at most
+    /// `threshold` attempts are counted between locks. Refused when the
+    /// account is locked or every place before the lock is taken; a refusal
+    /// that finds `threshold` counted attempts and no lock locks the account
+    /// for `lockDuration(lockCount)` (and says until when). An id with no
+    /// account runs the same statements and answers `.refused(nil)`.
+    func reserveAttempt(
+        accountID: UUID, threshold: Int, now: Date, lockDuration: @escaping @Sendable (Int) -> TimeInterval
+    ) async throws -> AttemptReservation
+    /// The reserved attempt failed: it stays counted, and at `threshold`
+    /// counted attempts the account is locked for `lockDuration(lockCount)`
+    /// and the counter reset. Returns the lock's end when this call locked it.
+    func settleFailedAttempt(
         accountID: UUID, threshold: Int, now: Date, lockDuration: @escaping @Sendable (Int) -> TimeInterval
     ) async throws -> String?
+    /// Gives back a reserved attempt whose first factor was right while the
+    /// second is still to come, so a sign-in counts once, at its end.
+    func releaseAttempt(accountID: UUID) async throws
     /// Clears the failure counter and the lock history.
     func recordSuccessfulLogin(accountID: UUID) async throws
     /// Lifts a lock; false if there was none.
@@ -157,13 +179,20 @@ public protocol IdentityStore: AccountRepository {
     /// Spends the token and activates its pending account with `passwordHash`,
     /// atomically; nil if the token was not live (already spent, expired, unknown).
     func activate(tokenHash: String, purposes: [OneTimeToken.Purpose], passwordHash: String, now: String) async throws -> Account?
-    /// Replaces every token of a pending account with `token`.
-    func replaceTokens(of accountID: UUID, with token: OneTimeToken) async throws
+    /// Replaces every token of a pending account with `token`, if `inviter`
+    /// is the one who invited it (or is `nil`: a super admin may re-issue
+    /// any invitation), checked and written atomically. False if refused.
+    func reissueInvitation(of accountID: UUID, with token: OneTimeToken, inviter: UUID?) async throws -> Bool
     func insertToken(_ token: OneTimeToken) async throws
     /// Spends a live token; the account it was for, or nil.
     func consumeToken(hash: String, purpose: OneTimeToken.Purpose, now: String) async throws -> UUID?
 
     /// Changes the role, refusing with ``IdentityError/roleLimitReached`` past `maximum`.
+    ///
+    /// This, ``setStatus(accountID:status:now:)`` and ``deleteAccount(id:)``
+    /// refuse with ``IdentityError/lastSuperAdmin`` to take the last active
+    /// super admin out of that role or state, checking and writing atomically:
+    /// two concurrent demotions of the last two cannot both succeed.
     func setRole(accountID: UUID, role: Role, maximumOfRole maximum: Int?, now: String) async throws
     func setStatus(accountID: UUID, status: AccountStatus, now: String) async throws
     func deleteAccount(id: UUID) async throws

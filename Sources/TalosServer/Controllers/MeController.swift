@@ -98,7 +98,7 @@ struct MeController {
             )
             return Response(status: .noContent)
         }
-        routes.on(.post, "/v1/me/password", .authenticated(.passwordChange)) { request, context -> Response in
+        routes.on(.post, "/v1/me/password", .authenticated(.passwordChange, stepUp: true)) { request, context -> Response in
             let body = try await request.decode(as: PasswordRequest.self, context: context)
             try await identity.changePassword(
                 of: try context.caller(), current: try Field.secret(body.current_password, Field.passwordBytes, "current_password"),

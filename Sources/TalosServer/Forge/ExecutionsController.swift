@@ -9,6 +9,8 @@ import TalosCore
 /// `/v1/executions` and `/v1/runtimes`: run code, follow it, grade it.
 struct ExecutionsController {
     let execution: ExecutionService
+    let sessions: SessionWatch
+    let streams: StreamGate
 
     struct FileInput: Decodable {
         let name: String?
@@ -59,7 +61,11 @@ struct ExecutionsController {
             let spec = try Self.spec(from: body)
             let job = try await Self.mapped { try await execution.submit(spec, api: "talos", by: caller) }
             if waitSeconds > 0 {
-                let current = try await Self.mapped { try await execution.wait(for: job.id, caller: caller, seconds: waitSeconds) }
+                let current = try await Self.mapped {
+                    try await sessions.wait(
+                        for: job.id, caller: caller, principal: try context.caller(), seconds: waitSeconds, execution: execution
+                    )
+                }
                 return try Self.json(ExecutionDocument(current), status: current.status.isFinal ? .ok : .accepted, location: job.id)
             }
             return try Self.json(ExecutionDocument(job), status: .accepted, location: job.id)
@@ -121,11 +127,26 @@ struct ExecutionsController {
                 after = value
             }
             let start = after
+            let principal = try context.caller()
+            let ticket: StreamGate.Ticket
+            switch streams.enter(principal.actor) {
+            case .admitted(let admitted): ticket = admitted
+            case .refused(let cap):
+                var problem = Problem(
+                    status: .tooManyRequests, type: "too-many-streams", title: "Too many open event streams",
+                    detail: "Close another stream first (at most \(streams.maximumPerPrincipal) per account, \(streams.maximumTotal) in all).",
+                    headers: [.retryAfter: "5"]
+                )
+                problem.errors = [cap]
+                throw problem
+            }
+            let stream = EventStream(execution: execution, id: id, caller: caller, principal: principal, sessions: sessions)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
                 body: ResponseBody { writer in
-                    try await EventStream(execution: execution, id: id, caller: caller).write(after: start, to: &writer)
+                    defer { ticket.release() }
+                    try await stream.write(after: start, to: &writer)
                 }
             )
         }
@@ -360,12 +381,23 @@ struct EventStream {
     let execution: ExecutionService
     let id: UUID
     let caller: ExecutionCaller
+    let principal: Principal
+    let sessions: SessionWatch
 
     func write(after start: Int64, to writer: inout any ResponseBodyWriter) async throws {
         var after = start
         let deadline = ContinuousClock.now + .seconds(15 * 60)
         var lastWrite = ContinuousClock.now
+        var lastSessionCheck = ContinuousClock.now
         while ContinuousClock.now < deadline {
+            // Logout means logout: the stream ends within a second of it.
+            if ContinuousClock.now - lastSessionCheck >= .seconds(1) {
+                lastSessionCheck = .now
+                guard await sessions.isLive(principal) else {
+                    try await writer.write(ByteBuffer(string: "event: end\ndata: {\"reason\":\"session_ended\"}\n\n"))
+                    break
+                }
+            }
             let events = try await execution.events(of: id, after: after)
             for event in events {
                 let frame = "id: \(event.sequence)\nevent: \(event.kind)\ndata: \(event.data)\n\n"

@@ -1,3 +1,6 @@
+import Foundation
+import TalosCore
+
 /// Which IP a request is attributed to: the socket peer, unless the peer is
 /// a configured trusted proxy, in which case the right-most address of
 /// `X-Forwarded-For` that is not itself a trusted proxy.
@@ -16,6 +19,9 @@ enum ClientAddress {
     /// since one client commonly holds a whole /64 and could rotate through it.
     static func bucketKey(_ address: String) -> String {
         guard address.contains(":") else { return address }
+        // A listener on `::` sees IPv4 clients as `::ffff:a.b.c.d`; their
+        // /64 is one shared prefix, so they are keyed by the IPv4 address.
+        if let ipv4 = ipv4Mapped(address) { return ipv4 }
         var groups = address.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         if let gap = groups.firstIndex(of: ""), address.contains("::") {
             let present = groups.filter { !$0.isEmpty }
@@ -23,6 +29,21 @@ enum ClientAddress {
             groups = Array(groups[..<gap].filter { !$0.isEmpty }) + fill + Array(groups[gap...].filter { !$0.isEmpty })
         }
         return groups.prefix(4).map { String(Int($0, radix: 16) ?? 0, radix: 16) }.joined(separator: ":") + "::/64"
+    }
+
+    /// The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`,
+    /// any case, with or without the leading zero groups spelled out).
+    static func ipv4Mapped(_ address: String) -> String? {
+        let lower = address.lowercased()
+        guard let range = lower.range(of: "ffff:", options: .backwards) else { return nil }
+        let head = lower[..<range.lowerBound]
+        let tail = String(lower[range.upperBound...])
+        guard head.allSatisfy({ $0 == "0" || $0 == ":" }), !head.isEmpty else { return nil }
+        let octets = tail.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.allSatisfy({ UntrustedNumber.integer($0, in: 0...255) != nil && $0.allSatisfy(\.isNumber) }) else {
+            return nil
+        }
+        return tail
     }
 
     /// Only digits, hex, dots and colons, at most 45 characters: an address,

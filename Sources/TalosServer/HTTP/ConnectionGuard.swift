@@ -1,4 +1,5 @@
 public import HummingbirdCore
+import Synchronization
 public import Logging
 public import NIOCore
 import NIOHTTPTypes
@@ -11,9 +12,19 @@ public struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let requestTimeout: TimeAmount
     let onTimeout: @Sendable (SocketAddress?) -> Void
+    let connections: ConnectionCounter
+    /// Told of refused connections, at most once per window, with their count.
+    let onRefused: @Sendable (_ count: Int, _ lastPeer: SocketAddress?) -> Void
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
+        guard connections.admit() else {
+            if let count = connections.noteRefusal() { onRefused(count, channel.remoteAddress) }
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ConnectionLimitReached())
+        }
+        let connections = connections
+        channel.closeFuture.whenComplete { _ in connections.leave() }
+        return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(
                 SlowClientHandler(requestTimeout: requestTimeout, onTimeout: onTimeout), position: .first
             )
@@ -24,6 +35,54 @@ public struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
 
     public func handle(value: Value, logger: Logger) async {
         await base.handle(value: value, logger: logger)
+    }
+}
+
+struct ConnectionLimitReached: Error {}
+
+/// Counts open connections against the server-wide limit, and refusals so
+/// that a flood is reported once per window rather than once per connection.
+public final class ConnectionCounter: Sendable {
+    private struct Refusals {
+        var count = 0
+        var lastReport: ContinuousClock.Instant?
+    }
+
+    let maximum: Int
+    let reportWindow: Duration
+    private let open = Atomic<Int>(0)
+    private let refusals = Mutex(Refusals())
+
+    init(maximum: Int, reportWindow: Duration = .seconds(10)) {
+        self.maximum = maximum
+        self.reportWindow = reportWindow
+    }
+
+    var current: Int { open.load(ordering: .relaxed) }
+
+    /// Takes a place if one is free.
+    func admit() -> Bool {
+        let now = open.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
+        guard now <= maximum else {
+            open.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+            return false
+        }
+        return true
+    }
+
+    func leave() {
+        open.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+    }
+
+    /// Counts a refusal; the number to report when a window has passed.
+    func noteRefusal(now: ContinuousClock.Instant = .now) -> Int? {
+        refusals.withLock { state in
+            state.count += 1
+            if let last = state.lastReport, now - last < reportWindow { return nil }
+            state.lastReport = now
+            defer { state.count = 0 }
+            return state.count
+        }
     }
 }
 

@@ -198,6 +198,8 @@ extension Problem {
             return Problem(status: .unauthorized, type: "invalid-credentials", title: "Sign-in failed", detail: error.reason)
         case .wrongPassword:
             return Problem(status: .forbidden, type: "wrong-password", title: "The current password is wrong", detail: error.reason)
+        case .accountLocked:
+            return Problem(status: HTTPResponse.Status(code: 423, reasonPhrase: "Locked"), type: "account-locked", title: "The account is locked", detail: error.reason)
         case .invalidToken:
             return Problem(status: .unauthorized, type: "invalid-token", title: "The token is invalid or expired", detail: error.reason)
         case .invalidMFACode:

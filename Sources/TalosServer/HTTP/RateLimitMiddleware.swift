@@ -9,6 +9,17 @@ import TalosCore
 struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = TalosRequestContext
 
+    /// What a bucket belongs to.
+    enum Scope {
+        /// The client address; runs before authentication, on every request.
+        case client
+        /// The signed-in principal; runs after authentication, so one
+        /// account cannot spread its traffic over many addresses. Requests
+        /// without a principal pass.
+        case principal
+    }
+
+    let scope: Scope
     let limiter: RateLimiter
     let audit: AuditLog
     let metrics: ServerMetrics
@@ -18,7 +29,14 @@ struct RateLimitMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         let group = Self.group(forPath: request.uri.path)
-        let key = context.principal.id.map { "principal:" + $0 } ?? "ip:" + ClientAddress.bucketKey(context.clientIP)
+        let key: String
+        switch scope {
+        case .client:
+            key = "ip:" + ClientAddress.bucketKey(context.clientIP)
+        case .principal:
+            guard let principal = context.principal.id else { return try await next(request, context) }
+            key = "principal:" + principal
+        }
         switch limiter.check(group: group, key: key) {
         case .allow:
             return try await next(request, context)
@@ -35,7 +53,7 @@ struct RateLimitMiddleware: RouterMiddleware {
                 AuditEvent(
                     actor: context.principal.id ?? "anonymous", action: "ratelimit.refused", target: group.rawValue,
                     outcome: .denied, requestID: context.requestID.value, sourceIP: context.clientIP,
-                    details: ["retry_after": String(retryAfter)]
+                    details: ["retry_after": String(retryAfter), "scope": scope == .client ? "client" : "principal"]
                 )
             )
             throw Problem.tooManyRequests(retryAfterSeconds: retryAfter)
@@ -48,7 +66,11 @@ struct RateLimitMiddleware: RouterMiddleware {
     static func group(forPath rawPath: String) -> RateLimitGroup {
         let path = "/" + rawPath.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
         if path == "/healthz" || path == "/readyz" { return .health }
-        if path.hasPrefix("/v1/auth/") || path.hasPrefix("/oauth2/") { return .auth }
+        // Everything that checks a password or a second factor shares the
+        // strict bucket, signed in or not.
+        if path.hasPrefix("/v1/auth/") || path.hasPrefix("/oauth2/") || path == "/v1/me/password" || path.hasPrefix("/v1/me/mfa/") {
+            return .auth
+        }
         return .api
     }
 }

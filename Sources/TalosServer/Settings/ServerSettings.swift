@@ -102,6 +102,9 @@ public struct ServerSettings: Sendable {
         settings.limits.maxHeaderBytes = config.int(forKey: "http.max_header_bytes", default: limits.maxHeaderBytes)
         settings.limits.maxURLBytes = config.int(forKey: "http.max_url_bytes", default: limits.maxURLBytes)
         settings.limits.idleTimeoutSeconds = config.int(forKey: "http.idle_timeout_seconds", default: limits.idleTimeoutSeconds)
+        settings.limits.maxConnections = config.int(forKey: "http.max_connections", default: limits.maxConnections)
+        settings.limits.maxStreams = config.int(forKey: "http.max_streams", default: limits.maxStreams)
+        settings.limits.maxStreamsPerPrincipal = config.int(forKey: "http.max_streams_per_principal", default: limits.maxStreamsPerPrincipal)
         settings.limits.requestTimeoutSeconds = config.int(
             forKey: "http.request_timeout_seconds", default: limits.requestTimeoutSeconds
         )
@@ -168,6 +171,11 @@ public struct ServerSettings: Sendable {
         settings.citadel = citadel
     }
 
+    static let sandboxCeilings: [String: Int] = [
+        "memory_mib": 1 << 20, "pids": 1 << 22, "cpu_percent": 100 * 1024, "io_bytes_per_second": 1 << 40,
+        "cpu_ms": 86_400_000, "wall_ms": 86_400_000, "output_bytes": 1 << 30, "tmpfs_mib": 1 << 20, "open_files": 1 << 20,
+    ]
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ServerError.invalidConfiguration("server.port must be 0–65535 (0 picks a free port)") }
         guard (0...65535).contains(metricsPort) else { throw ServerError.invalidConfiguration("metrics.port must be 0–65535") }
@@ -182,6 +190,11 @@ public struct ServerSettings: Sendable {
         guard limits.maxBodyBytes > 0, limits.maxHeaderBytes >= 1024, limits.maxURLBytes >= 256 else {
             throw ServerError.invalidConfiguration("http limits are too small")
         }
+        guard limits.maxConnections >= 1, limits.maxStreams >= 1, limits.maxStreamsPerPrincipal >= 1,
+            limits.maxStreamsPerPrincipal <= limits.maxStreams
+        else {
+            throw ServerError.invalidConfiguration("http.max_connections, http.max_streams and http.max_streams_per_principal must be at least 1")
+        }
         guard limits.idleTimeoutSeconds > 0, limits.requestTimeoutSeconds > 0 else {
             throw ServerError.invalidConfiguration("http timeouts must be positive")
         }
@@ -192,6 +205,13 @@ public struct ServerSettings: Sendable {
             throw ServerError.invalidConfiguration("citadel.max_super_admins must be 2 or 3")
         }
         for (name, keyPath) in SandboxLimits.names {
+            // Ceilings far above any real box, so the arithmetic on limits
+            // (MiB to bytes, ms to ns) can never overflow.
+            guard sandboxPolicy.maxima[keyPath: keyPath] <= Self.sandboxCeilings[name, default: 1 << 30] else {
+                throw ServerError.invalidConfiguration(
+                    "forge.maxima.\(name) must be at most \(Self.sandboxCeilings[name, default: 1 << 30])"
+                )
+            }
             let value = sandboxPolicy.defaults[keyPath: keyPath]
             guard value >= 1, value <= sandboxPolicy.maxima[keyPath: keyPath] else {
                 throw ServerError.invalidConfiguration("forge.defaults.\(name) must be between 1 and forge.maxima.\(name)")
@@ -242,6 +262,12 @@ public struct HTTPLimits: Sendable {
     /// A request must arrive whole (head and body) within this time of its
     /// first byte, so slow clients cannot hold connections open.
     public var requestTimeoutSeconds = 20
+    /// Open connections the server accepts at once; past it a new one is
+    /// closed at once (and audited), so a flood cannot exhaust descriptors.
+    public var maxConnections = 1024
+    /// Open server-sent-event streams, in all and per account.
+    public var maxStreams = 256
+    public var maxStreamsPerPrincipal = 4
 
     public init() {}
 }
