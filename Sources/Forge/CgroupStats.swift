@@ -21,6 +21,34 @@ struct CgroupLocator: Sendable {
     /// The engine's own cgroup (memory controller on v1), boxes nest below it.
     let ownPath: String
     let root = "/sys/fs/cgroup"
+    /// Where each v1 controller is mounted, read from the mount table (a
+    /// host may mount `cpu,cpuacct` together, under any name).
+    var v1Mounts: [String: String] = [:]
+
+    /// The v1 hierarchy holding `controller`.
+    func v1Root(_ controller: String) -> String {
+        v1Mounts[controller] ?? root + "/" + controller
+    }
+
+    /// Why the engine cannot account a box's CPU time here, or nil. Without
+    /// it the CPU limit cannot be enforced, so the engine refuses to run.
+    func cpuAccountingProblem() -> String? {
+        let file: String
+        switch mode {
+        case .v1: file = v1Root("cpuacct") + "/cpuacct.usage"
+        case .v2: file = root + ownPath + "/cpu.stat"
+        }
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            return "CPU accounting is not readable at \(file); CPU limits cannot be enforced"
+        }
+        if mode == .v2, Self.field("usage_usec", in: file) == nil {
+            return "\(file) has no usage_usec; CPU limits cannot be enforced"
+        }
+        if mode == .v1, Self.number(file) == nil {
+            return "\(file) holds no number; CPU limits cannot be enforced"
+        }
+        return nil
+    }
 
     static func detect() -> CgroupLocator {
         let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
@@ -36,7 +64,15 @@ struct CgroupLocator: Sendable {
             if unifiedAtRoot, fields[0] == "0" { own = String(fields[2]) }
             if !unifiedAtRoot, fields[1].split(separator: ",").contains("memory") { own = String(fields[2]) }
         }
-        return CgroupLocator(mode: unifiedAtRoot ? .v2 : .v1, ownPath: own == "/" ? "" : own)
+        var v1Mounts: [String: String] = [:]
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 3, fields[2] == "cgroup" else { continue }
+            for option in fields[3].split(separator: ",") where ["cpuacct", "memory", "pids"].contains(option) {
+                v1Mounts[String(option)] = String(fields[1])
+            }
+        }
+        return CgroupLocator(mode: unifiedAtRoot ? .v2 : .v1, ownPath: own == "/" ? "" : own, v1Mounts: v1Mounts)
     }
 
     /// The `cgroupsPath` for a box: under the engine's own cgroup.
@@ -52,10 +88,10 @@ struct CgroupLocator: Sendable {
         var stats = CgroupStats()
         switch mode {
         case .v1:
-            stats.cpuNanoseconds = Self.number(root + "/cpuacct" + boxPath + "/cpuacct.usage") ?? 0
-            stats.peakMemoryBytes = Self.number(root + "/memory" + boxPath + "/memory.max_usage_in_bytes") ?? 0
-            stats.oomKills = Self.field("oom_kill", in: root + "/memory" + boxPath + "/memory.oom_control") ?? 0
-            stats.pidLimitHits = Self.field("max", in: root + "/pids" + boxPath + "/pids.events") ?? 0
+            stats.cpuNanoseconds = Self.number(v1Root("cpuacct") + boxPath + "/cpuacct.usage") ?? 0
+            stats.peakMemoryBytes = Self.number(v1Root("memory") + boxPath + "/memory.max_usage_in_bytes") ?? 0
+            stats.oomKills = Self.field("oom_kill", in: v1Root("memory") + boxPath + "/memory.oom_control") ?? 0
+            stats.pidLimitHits = Self.field("max", in: v1Root("pids") + boxPath + "/pids.events") ?? 0
         case .v2:
             stats.cpuNanoseconds = (Self.field("usage_usec", in: root + boxPath + "/cpu.stat") ?? 0) * 1000
             stats.peakMemoryBytes = Self.number(root + boxPath + "/memory.peak") ?? 0
@@ -68,7 +104,7 @@ struct CgroupLocator: Sendable {
     /// CPU used so far, for the watchdog.
     func cpuNanoseconds(boxPath: String) -> UInt64? {
         switch mode {
-        case .v1: Self.number(root + "/cpuacct" + boxPath + "/cpuacct.usage")
+        case .v1: Self.number(v1Root("cpuacct") + boxPath + "/cpuacct.usage")
         case .v2: Self.field("usage_usec", in: root + boxPath + "/cpu.stat").map { $0 * 1000 }
         }
     }

@@ -139,6 +139,7 @@ public final class SandboxEngine: Sendable {
         self.audit = audit
         self.logger = logger
         self.cgroups = CgroupLocator.detect()
+        if let problem = cgroups.cpuAccountingProblem() { throw ForgeError.sandboxUnavailable(problem) }
         self.slots = AsyncSlots(count: max(1, configuration.maximumConcurrentRuns))
         guard let url = Bundle.module.url(forResource: "seccomp", withExtension: "json"),
             let data = try? Data(contentsOf: url),
@@ -160,6 +161,12 @@ public final class SandboxEngine: Sendable {
         try Self.ensureOwnDirectory(configuration.stateDirectory, mode: 0o700)
         try writeEtcFiles()
         reapOrphans()
+    }
+
+    /// Why boxes' CPU time cannot be accounted on this host, or nil; the
+    /// engine refuses to start while this is not nil.
+    public static func cpuAccountingProblem() -> String? {
+        CgroupLocator.detect().cpuAccountingProblem()
     }
 
     /// Creates `path` (and missing parents) or accepts it only if it is a

@@ -240,8 +240,9 @@ final class StageRunner: Sendable {
         var killedFor: Verdict.TimeLimit?
         var killedForOutput = false
         var killedForCancel = false
+        var accountingLost = false
         while exited.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            guard killedFor == nil, !killedForOutput, !killedForCancel else { continue }
+            guard killedFor == nil, !killedForOutput, !killedForCancel, !accountingLost else { continue }
             if control?.isCancelled == true {
                 killedForCancel = true
                 kill()
@@ -249,7 +250,14 @@ final class StageRunner: Sendable {
             }
             // CPU first: at the default half core, a CPU-bound program
             // reaches both limits together and the CPU is the cause.
-            if let used = cgroups.cpuNanoseconds(boxPath: cgroupPath), used >= cpuLimit {
+            // Fail closed: a box whose CPU time cannot be read cannot be
+            // held to its CPU limit, so it is stopped.
+            guard let used = cgroups.cpuNanoseconds(boxPath: cgroupPath) else {
+                accountingLost = true
+                kill()
+                continue
+            }
+            if used >= cpuLimit {
                 killedFor = .cpu
                 kill()
             } else if DispatchTime.now().uptimeNanoseconds - started > wallLimit {
@@ -262,6 +270,9 @@ final class StageRunner: Sendable {
         }
         outcome.wallNanoseconds = DispatchTime.now().uptimeNanoseconds - started
         outcome.stats = cgroups.read(boxPath: cgroupPath)
+        if accountingLost || cgroups.cpuNanoseconds(boxPath: cgroupPath) == nil {
+            outcome.setupFailure = "the box's CPU accounting could not be read"
+        }
         // Every process of the box died with its pid 1, so the pipes reach end of file.
         if readers.wait(timeout: .now() + .seconds(5)) == .timedOut {
             outcome.setupFailure = "output streams did not close"

@@ -1,4 +1,4 @@
-import Forge
+@testable import Forge
 import Foundation
 import Testing
 
@@ -52,5 +52,26 @@ struct LimitPolicyTests {
             "ok", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded",
             "internal_error",
         ])
+    }
+}
+
+@Suite("CPU accounting fails closed")
+struct CPUAccountingTests {
+    @Test("an unreadable accounting file is a refusal to run, on either cgroup version")
+    func unreadable() {
+        let v1 = CgroupLocator(mode: .v1, ownPath: "", v1Mounts: ["cpuacct": "/nonexistent/cpuacct"])
+        #expect(v1.cpuAccountingProblem()?.contains("/nonexistent/cpuacct/cpuacct.usage") == true)
+        let v2 = CgroupLocator(mode: .v2, ownPath: "/nonexistent-talos")
+        #expect(v2.cpuAccountingProblem()?.contains("CPU limits cannot be enforced") == true)
+        #expect(v1.cpuNanoseconds(boxPath: "/talos/x/y") == nil, "no number is invented for a box")
+    }
+
+    @Test("v1 controllers are found where the host mounts them")
+    func mountsFromTable() {
+        let located = CgroupLocator.detect()
+        if located.mode == .v1 {
+            #expect(located.cpuAccountingProblem() == nil)
+            #expect(located.v1Root("cpuacct") != "/sys/fs/cgroup/nonexistent")
+        }
     }
 }

@@ -82,3 +82,30 @@ struct RateLimitIdentityTests {
         #expect(limiter.check(group: .auth, key: "attacker", now: now) != .allow)
     }
 }
+
+@Suite("Client addresses")
+struct ClientAddressTests {
+    @Test("IPv4 clients of a `::` listener are keyed by their IPv4 address, not one shared /64")
+    func ipv4Mapped() {
+        #expect(ClientAddress.bucketKey("::ffff:203.0.113.7") == "203.0.113.7")
+        #expect(ClientAddress.bucketKey("::FFFF:203.0.113.8") == "203.0.113.8")
+        #expect(ClientAddress.bucketKey("0:0:0:0:0:ffff:203.0.113.9") == "203.0.113.9")
+        #expect(ClientAddress.bucketKey("::ffff:203.0.113.7") != ClientAddress.bucketKey("::ffff:203.0.113.8"))
+        // Not mapped: ordinary IPv6 stays by /64, junk never becomes an IPv4 key.
+        #expect(ClientAddress.bucketKey("2001:db8::ffff:1.2.3.4").hasSuffix("::/64"))
+        #expect(ClientAddress.bucketKey("::ffff:1.2.3.999").hasSuffix("::/64"))
+        #expect(ClientAddress.bucketKey("::ffff:1.2.3").hasSuffix("::/64"))
+        #expect(ClientAddress.bucketKey("2001:db8:1:2:3:4:5:6") == ClientAddress.bucketKey("2001:db8:1:2:ffff::1"))
+        #expect(ClientAddress.bucketKey(String(repeating: "f", count: 45) + ":1").hasSuffix("::/64"), "long groups do not trap")
+    }
+}
+
+@Suite("CPU accounting")
+struct CPUAccountingCheckTests {
+    @Test("this host's CPU accounting is readable, so the engine may start, and doctor says so")
+    func hostAccounting() {
+        #expect(SandboxEngine.cpuAccountingProblem() == nil)
+        let doctor = Doctor(settings: ServerSettings(), logger: .init(label: "test"))
+        #expect(doctor.cpuAccountingCheck().level == .ok)
+    }
+}

@@ -48,6 +48,7 @@ public struct Doctor: Sendable {
         checks.append(await databaseCheck())
         let cgroups = CgroupLayout.detect()
         checks.append(cgroupCheck(cgroups))
+        checks.append(cpuAccountingCheck())
         checks.append(userNamespaceCheck())
         checks.append(seccompCheck())
         checks.append(landlockCheck())
@@ -158,6 +159,15 @@ public struct Doctor: Sendable {
         case .none:
             return Check(name: "cgroups", level: .fail, message: "no cgroup filesystem is mounted; sandbox limits cannot be enforced")
         }
+    }
+
+    /// The CPU limit is enforced from the cgroup's accounting; without it
+    /// the engine refuses to run (it fails closed), and this says why.
+    func cpuAccountingCheck() -> Check {
+        if let problem = SandboxEngine.cpuAccountingProblem() {
+            return Check(name: "cpu accounting", level: .fail, message: problem + "; the sandbox engine refuses to start")
+        }
+        return Check(name: "cpu accounting", level: .ok, message: "box CPU time is readable from the cgroup")
     }
 
     func userNamespaceCheck() -> Check {
