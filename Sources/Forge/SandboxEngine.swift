@@ -296,29 +296,40 @@ public final class SandboxEngine: Sendable {
         var compileBundle: BoxBundle?
         defer { compileBundle?.remove() }
         if let compile = runtime.compile, let compileLimits {
-            guard control?.isCancelled != true else { return result }
+            guard control?.isCancelled != true, let limits = Self.withinBudget(compileLimits, control) else {
+                return result
+            }
             let stage = await runStage(
                 id: id + "-c", name: "compile", runtime: runtime, spec: compile, files: request.files, stdin: [],
-                arguments: [], limits: compileLimits, outputMount: .writable, isCompile: true, control: control,
+                arguments: [], limits: limits, outputMount: .writable, isCompile: true, control: control,
                 reference: request.reference
             )
+            control?.finishStage(cpuMilliseconds: stage.result.cpuMilliseconds, wallMilliseconds: stage.result.wallMilliseconds)
             compileBundle = stage.bundle
             result.compile = stage.result
             guard stage.result.verdict == .ok else { return result }
             outputDirectory = stage.outputDirectory
         }
         for (index, input) in inputs.enumerated() {
-            guard control?.isCancelled != true else { break }
+            // Past the job's budget no further stage starts.
+            guard control?.isCancelled != true, let limits = Self.withinBudget(runLimits, control) else { break }
             let stage = await runStage(
                 id: id + "-r\(index)", name: input.stage, runtime: runtime, spec: runtime.run, files: request.files,
-                stdin: input.stdin, arguments: request.arguments, limits: runLimits,
+                stdin: input.stdin, arguments: request.arguments, limits: limits,
                 outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false, control: control,
                 reference: request.reference
             )
+            control?.finishStage(cpuMilliseconds: stage.result.cpuMilliseconds, wallMilliseconds: stage.result.wallMilliseconds)
             stage.bundle?.remove()
             result.runs.append(stage.result)
         }
         return result
+    }
+
+    /// `limits` cut to what is left of the job's budget; nil when none is left.
+    static func withinBudget(_ limits: SandboxLimits, _ control: RunControl?) -> SandboxLimits? {
+        guard let control else { return limits }
+        return control.limitsWithinBudget(limits)
     }
 
     enum OutputMount {

@@ -257,6 +257,7 @@ final class StageRunner: Sendable {
                 kill()
                 continue
             }
+            control?.noteCurrentCPU(nanoseconds: used)
             if used >= cpuLimit {
                 killedFor = .cpu
                 kill()

@@ -21,6 +21,7 @@ extension Migration {
         sessions,
         executions,
         inviters,
+        executionOutput,
     ]
 
     static let auditTrail = Migration(version: 1, name: "audit trail") { dialect in
@@ -88,6 +89,12 @@ extension Migration {
     /// issue its invitation again.
     static let inviters = Migration(version: 5, name: "invitation owners") { _ in
         ["ALTER TABLE accounts ADD COLUMN invited_by TEXT"]
+    }
+
+    /// Output bytes per job, charged as they are produced, for the daily
+    /// output quota.
+    static let executionOutput = Migration(version: 6, name: "execution output accounting") { _ in
+        ["ALTER TABLE executions ADD COLUMN output_bytes BIGINT NOT NULL DEFAULT 0"]
     }
 
     static let sessions = Migration(version: 3, name: "sessions, refresh tokens, MFA, lockout, signing keys") { _ in

@@ -41,17 +41,15 @@ public struct SQLExecutionStore: ExecutionStore {
                 SELECT
                   (SELECT count(*) FROM executions WHERE owner_id = \(bind: owner) AND status IN ('queued', 'running')) AS active,
                   (SELECT count(*) FROM executions WHERE owner_id = \(bind: owner) AND created_at > \(bind: now - 3_600_000)) AS hourly,
-                  (SELECT CAST(coalesce(sum(cpu_ms), 0) AS BIGINT) FROM executions WHERE owner_id = \(bind: owner) AND finished_at > \(bind: now - 86_400_000)) AS cpu,
                   (SELECT count(*) FROM executions WHERE status = 'queued') AS queued
                 """
             ).first()
             let active = try usage?.decode(column: "active", as: Int64.self) ?? 0
             let hourly = try usage?.decode(column: "hourly", as: Int64.self) ?? 0
-            let cpu = try usage?.decode(column: "cpu", as: Int64.self) ?? 0
             let queued = try usage?.decode(column: "queued", as: Int64.self) ?? 0
             if active >= quota.concurrentJobs { return .quotaExceeded(.concurrentJobs) }
             if hourly >= quota.jobsPerHour { return .quotaExceeded(.jobsPerHour) }
-            if cpu >= Int64(quota.cpuSecondsPerDay) * 1000 { return .quotaExceeded(.cpuSecondsPerDay) }
+            if let used = try await Self.dailyUsage(owner: owner, now: now, on: sql).exhausted(quota) { return .quotaExceeded(used) }
             if queued >= maximumQueued { return .queueFull }
             try await sql.raw(
                 """
@@ -113,13 +111,44 @@ public struct SQLExecutionStore: ExecutionStore {
         return .alreadyFinal(job.status)
     }
 
-    public func claim(worker: String, token: String, now: Int64, leaseMilliseconds: Int64) async throws -> ExecutionJob? {
+    /// CPU and output of the owner's jobs that finished in the last 24 hours
+    /// or are running now (whose use is charged as it accrues).
+    static func dailyUsage(owner: String, now: Int64, on sql: any SQLDatabase) async throws -> DailyUsage {
+        let row = try await sql.raw(
+            """
+            SELECT CAST(coalesce(sum(cpu_ms), 0) AS BIGINT) AS cpu, CAST(coalesce(sum(output_bytes), 0) AS BIGINT) AS output
+            FROM executions WHERE owner_id = \(bind: owner) AND (finished_at > \(bind: now - 86_400_000) OR status = 'running')
+            """
+        ).first()
+        return DailyUsage(
+            cpuMilliseconds: try row?.decode(column: "cpu", as: Int64.self) ?? 0,
+            outputBytes: try row?.decode(column: "output", as: Int64.self) ?? 0
+        )
+    }
+
+    public func chargeUsage(id: UUID, token: String, cpuMilliseconds: Int, outputBytes: Int, now: Int64) async throws -> DailyUsage? {
+        guard
+            let row = try await sql.raw(
+                """
+                UPDATE executions SET cpu_ms = \(bind: Int64(cpuMilliseconds)), output_bytes = \(bind: Int64(outputBytes))
+                WHERE id = \(bind: Self.text(id)) AND lease_token = \(bind: token) AND status = 'running'
+                RETURNING owner_id
+                """
+            ).first()
+        else { return nil }
+        return try await Self.dailyUsage(owner: try row.decode(column: "owner_id", as: String.self), now: now, on: sql)
+    }
+
+    public func claim(
+        worker: String, token: String, now: Int64, leaseMilliseconds: Int64, maximumRunningPerOwner: Int
+    ) async throws -> ExecutionJob? {
         let expires = now + leaseMilliseconds
+        let cap = Int64(min(maximumRunningPerOwner, Int(Int32.max)))
         switch database.dialect {
         case .postgres:
             // Owners in fairness order; the first whose oldest job is not
             // locked by another claimer wins.
-            for owner in try await fairOwners(on: sql) {
+            for owner in try await fairOwners(cap: cap, on: sql) {
                 if let row = try await sql.raw(
                     """
                     UPDATE executions SET status = 'running', attempts = attempts + 1, started_at = \(bind: now),
@@ -136,9 +165,9 @@ public struct SQLExecutionStore: ExecutionStore {
             return nil
         case .sqlite:
             // A read first: an idle poll must not take the file's write lock.
-            guard try await !fairOwners(on: sql).isEmpty else { return nil }
+            guard try await !fairOwners(cap: cap, on: sql).isEmpty else { return nil }
             return try await database.transaction { sql in
-                guard let owner = try await fairOwners(on: sql).first else { return nil }
+                guard let owner = try await fairOwners(cap: cap, on: sql).first else { return nil }
                 return try await sql.raw(
                     """
                     UPDATE executions SET status = 'running', attempts = attempts + 1, started_at = \(bind: now),
@@ -153,12 +182,15 @@ public struct SQLExecutionStore: ExecutionStore {
         }
     }
 
-    /// Owners with queued work: fewest running first, then the one whose
-    /// last job started longest ago, then the one waiting longest.
-    private func fairOwners(on sql: any SQLDatabase) async throws -> [String] {
+    /// Owners with queued work and fewer than `cap` running jobs: fewest
+    /// running first, then the one whose last job started longest ago, then
+    /// the one waiting longest.
+    private func fairOwners(cap: Int64, on sql: any SQLDatabase) async throws -> [String] {
         try await sql.raw(
             """
-            SELECT q.owner_id FROM executions q WHERE q.status = 'queued' GROUP BY q.owner_id
+            SELECT q.owner_id FROM executions q WHERE q.status = 'queued'
+              AND (SELECT count(*) FROM executions r WHERE r.owner_id = q.owner_id AND r.status = 'running') < \(bind: cap)
+            GROUP BY q.owner_id
             ORDER BY
               (SELECT count(*) FROM executions r WHERE r.owner_id = q.owner_id AND r.status = 'running'),
               (SELECT coalesce(max(r.started_at), 0) FROM executions r WHERE r.owner_id = q.owner_id),

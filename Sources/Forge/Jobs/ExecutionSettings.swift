@@ -25,6 +25,15 @@ public struct ExecutionSettings: Sendable, Equatable {
     public var maximumTestBytes = 1024 * 1024
     /// Output kept per test case in the stored result (the comparison sees it all).
     public var storedTestOutputBytes = 16 * 1024
+    /// CPU and wall time one job may use over all its stages together; a
+    /// stage is cut to what is left, and no stage starts once it is gone.
+    public var jobBudget = RunControl.Budget(cpuMilliseconds: 60_000, wallMilliseconds: 180_000)
+    /// Jobs one owner may have running at once across all workers, so one
+    /// owner's backlog cannot hold every slot while others wait.
+    public var maximumRunningPerOwner = 2
+    /// Output stored as events per job; past it the stream says it was
+    /// truncated and the rest is kept only in the (capped) result.
+    public var maximumEventBytesPerJob = 1 << 20
     /// Per role; a role without an entry cannot run code.
     public var quotas: [Role: ExecutionQuota] = [
         .consumer: ExecutionQuota(concurrentJobs: 4, jobsPerHour: 300, cpuSecondsPerDay: 1_800),
@@ -49,7 +58,12 @@ public struct ExecutionSettings: Sendable, Equatable {
         guard pollMilliseconds >= 10, maximumSourceBytes >= 1, maximumFiles >= 1, maximumStdinBytes >= 0, maximumTests >= 1 else {
             throw ForgeError.invalidSettings("forge.queue limits must be positive")
         }
-        for (role, quota) in quotas where quota.concurrentJobs < 0 || quota.jobsPerHour < 0 || quota.cpuSecondsPerDay < 0 {
+        guard jobBudget.cpuMilliseconds >= 1, jobBudget.wallMilliseconds >= 1, maximumRunningPerOwner >= 1, maximumEventBytesPerJob >= 1024 else {
+            throw ForgeError.invalidSettings("forge.job budget, forge.queue.max_running_per_owner and forge.queue.max_event_bytes must be positive")
+        }
+        for (role, quota) in quotas
+        where quota.concurrentJobs < 0 || quota.jobsPerHour < 0 || quota.cpuSecondsPerDay < 0 || quota.outputBytesPerDay < 0
+            || quota.cpuSecondsPerDay > 1 << 40 || quota.outputBytesPerDay > 1 << 50 {
             throw ForgeError.invalidSettings("forge.quotas.\(role.rawValue) must not be negative")
         }
     }

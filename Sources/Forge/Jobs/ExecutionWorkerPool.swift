@@ -92,7 +92,10 @@ public final class ExecutionWorkerPool: Sendable {
             let token = Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
             let job: ExecutionJob?
             do {
-                job = try await store.claim(worker: name, token: token, now: now, leaseMilliseconds: settings.leaseMilliseconds)
+                job = try await store.claim(
+                    worker: name, token: token, now: now, leaseMilliseconds: settings.leaseMilliseconds,
+                    maximumRunningPerOwner: settings.maximumRunningPerOwner
+                )
             } catch {
                 logger.error("claim failed", metadata: ["error": "\(String(describing: error).prefix(200))"])
                 job = nil
@@ -111,6 +114,13 @@ public final class ExecutionWorkerPool: Sendable {
             var lost = false
             var cancelRequested = false
             var pending: [(stage: String, stream: String, bytes: [UInt8])] = []
+            /// Output produced so far, charged to the daily output quota.
+            var outputBytes = 0
+            /// Bytes stored as output events, against the per-job cap.
+            var eventBytes = 0
+            var eventsTruncated = false
+            /// The daily quota that stopped the job while it ran.
+            var quotaStop: ExecutionQuota.Name?
         }
 
         private let fields = Mutex(Fields())
@@ -139,9 +149,13 @@ public final class ExecutionWorkerPool: Sendable {
             return
         }
         let lease = LeaseState()
-        let control = RunControl { output in
-            lease.withLock { $0.pending.append((output.stage, output.stream, output.bytes)) }
+        let control = RunControl(budget: settings.jobBudget) { output in
+            lease.withLock {
+                $0.pending.append((output.stage, output.stream, output.bytes))
+                $0.outputBytes += output.bytes.count
+            }
         }
+        let quota = settings.quota(for: job.ownerRole)
         signals.register(job.id, control: control)
         defer { signals.unregister(job.id) }
         if job.cancelRequested { control.cancel() }
@@ -160,6 +174,15 @@ public final class ExecutionWorkerPool: Sendable {
                     case .held(let cancelRequested):
                         if cancelRequested {
                             lease.withLock { $0.cancelRequested = true }
+                            control.cancel()
+                        }
+                        // CPU and output are charged as they accrue, and a
+                        // daily quota used up stops the job while it runs.
+                        let produced = lease.withLock { $0.outputBytes }
+                        if let usage = try await store.chargeUsage(
+                            id: job.id, token: token, cpuMilliseconds: control.cpuMillisecondsSoFar, outputBytes: produced, now: now
+                        ), let used = usage.exhausted(quota), !control.isCancelled {
+                            lease.withLock { $0.quotaStop = used }
                             control.cancel()
                         }
                     case .lost:
@@ -197,6 +220,9 @@ public final class ExecutionWorkerPool: Sendable {
         keeper.cancel()
         _ = await keeper.value
         await flush(job.id, lease: lease)
+        let produced = lease.withLock { $0.outputBytes }
+        _ = try? await store.chargeUsage(id: job.id, token: token, cpuMilliseconds: control.cpuMillisecondsSoFar, outputBytes: produced, now: now)
+        let quotaStop = lease.withLock { $0.quotaStop }
         let state = lease.withLock { ($0.lost, $0.cancelRequested) }
         if state.0 {
             logger.warning("execution lease lost; result discarded", metadata: ["execution": "\(target)", "worker": "\(name)"])
@@ -208,7 +234,16 @@ public final class ExecutionWorkerPool: Sendable {
             return
         }
         let status: ExecutionStatus
-        if control.isCancelled {
+        if let quotaStop {
+            status = .failed
+            failure = "the \(quotaStop.rawValue) quota of your role was used up while it ran"
+            try? await audit.record(
+                AuditEvent(
+                    actor: "system", action: "execution.quota_stop", target: target, outcome: .denied,
+                    details: ["quota": quotaStop.rawValue, "owner": job.ownerID.uuidString.lowercased(), "worker": name]
+                )
+            )
+        } else if control.isCancelled {
             status = .cancelled
         } else if failure != nil || outcome?.verdict == Verdict.internalError.name {
             status = .failed
@@ -216,6 +251,11 @@ public final class ExecutionWorkerPool: Sendable {
             status = .completed
         }
         if status == .failed, failure == nil { failure = "the sandbox failed (internal_error)" }
+        if status == .completed, control.budgetExhausted {
+            // Stages were cut short or skipped: the job as a whole ran out of time.
+            outcome?.verdict = Verdict.timeLimitExceeded(.cpu).name
+            failure = "the job's budget of \(settings.jobBudget.cpuMilliseconds) ms CPU and \(settings.jobBudget.wallMilliseconds) ms wall over all stages was used up"
+        }
         await finish(job, token: token, status: status, outcome: outcome, reason: failure)
     }
 
@@ -308,10 +348,33 @@ public final class ExecutionWorkerPool: Sendable {
                 merged.append(piece)
             }
         }
-        let events = merged.map { piece in
-            (kind: "output", data: Self.json(["stage": piece.stage, "stream": piece.stream, "data": String(decoding: piece.bytes, as: UTF8.self)]))
+        let cap = settings.maximumEventBytesPerJob
+        let events = lease.withLock { state -> [(kind: String, data: String)] in
+            var events: [(kind: String, data: String)] = []
+            for piece in merged where !state.eventsTruncated {
+                let data = Self.outputEvent(stage: piece.stage, stream: piece.stream, bytes: piece.bytes)
+                if state.eventBytes + data.utf8.count > cap {
+                    state.eventsTruncated = true
+                    events.append((kind: "truncated", data: Self.json(["reason": "event_bytes", "limit": String(cap)])))
+                    break
+                }
+                state.eventBytes += data.utf8.count
+                events.append((kind: "output", data: data))
+            }
+            return events
         }
+        guard !events.isEmpty else { return }
         try? await store.appendEvents(id: id, events: events, now: now)
+    }
+
+    /// One output event: text as text when it is UTF-8 and escapes to no
+    /// more than its base64 would take, base64 (`data_base64`) otherwise, so
+    /// binary output costs 4/3 of its size, not six times it.
+    static func outputEvent(stage: String, stream: String, bytes: [UInt8]) -> String {
+        let base64 = json(["stage": stage, "stream": stream, "data_base64": Data(bytes).base64EncodedString()])
+        guard let text = String(validating: bytes, as: UTF8.self) else { return base64 }
+        let textual = json(["stage": stage, "stream": stream, "data": text])
+        return textual.utf8.count <= base64.utf8.count ? textual : base64
     }
 
     static func json(_ object: [String: String]) -> String {

@@ -88,19 +88,25 @@ public struct ExecutionQuota: Sendable, Equatable {
     public var concurrentJobs: Int
     /// Jobs submitted in any sliding hour.
     public var jobsPerHour: Int
-    /// CPU time of jobs finished in any sliding 24 hours.
+    /// CPU time of jobs finished in any sliding 24 hours, plus what running
+    /// jobs have used so far (charged as it accrues).
     public var cpuSecondsPerDay: Int
+    /// Output (stdout and stderr of every stage) in any sliding 24 hours,
+    /// running jobs included.
+    public var outputBytesPerDay: Int
 
-    public init(concurrentJobs: Int, jobsPerHour: Int, cpuSecondsPerDay: Int) {
+    public init(concurrentJobs: Int, jobsPerHour: Int, cpuSecondsPerDay: Int, outputBytesPerDay: Int = 256 << 20) {
         self.concurrentJobs = concurrentJobs
         self.jobsPerHour = jobsPerHour
         self.cpuSecondsPerDay = cpuSecondsPerDay
+        self.outputBytesPerDay = outputBytesPerDay
     }
 
     public enum Name: String, Sendable {
         case concurrentJobs = "concurrent_jobs"
         case jobsPerHour = "jobs_per_hour"
         case cpuSecondsPerDay = "cpu_seconds_per_day"
+        case outputBytesPerDay = "output_bytes_per_day"
     }
 }
 
@@ -129,6 +135,24 @@ public enum HeartbeatOutcome: Sendable, Equatable {
     /// The lease expired and the job went to someone else (or ended): the
     /// worker must stop and discard what it has.
     case lost
+}
+
+/// What one owner used in the last 24 hours, running jobs included.
+public struct DailyUsage: Sendable, Equatable {
+    public var cpuMilliseconds: Int64
+    public var outputBytes: Int64
+
+    public init(cpuMilliseconds: Int64, outputBytes: Int64) {
+        self.cpuMilliseconds = cpuMilliseconds
+        self.outputBytes = outputBytes
+    }
+
+    /// The first daily quota this usage has used up, if any.
+    public func exhausted(_ quota: ExecutionQuota) -> ExecutionQuota.Name? {
+        if cpuMilliseconds >= Int64(quota.cpuSecondsPerDay) * 1000 { return .cpuSecondsPerDay }
+        if outputBytes >= Int64(quota.outputBytesPerDay) { return .outputBytesPerDay }
+        return nil
+    }
 }
 
 /// A job whose worker stopped renewing its lease, and what became of it.
@@ -215,7 +239,16 @@ public protocol ExecutionStore: Sendable {
     /// running jobs, then the one served longest ago, so one owner's backlog
     /// cannot starve another's single job; within an owner, oldest first.
     /// `token` fences the lease: heartbeats and the result must carry it.
-    func claim(worker: String, token: String, now: Int64, leaseMilliseconds: Int64) async throws -> ExecutionJob?
+    /// Owners already running `maximumRunningPerOwner` jobs are skipped, so
+    /// one owner cannot hold every worker while others wait.
+    func claim(worker: String, token: String, now: Int64, leaseMilliseconds: Int64, maximumRunningPerOwner: Int) async throws
+        -> ExecutionJob?
+
+    /// Records what a running job has used so far, if `token` still holds its
+    /// lease, and returns its owner's use over the last 24 hours with running
+    /// jobs included (nil when the lease is gone), so a daily quota can stop
+    /// a job while it runs.
+    func chargeUsage(id: UUID, token: String, cpuMilliseconds: Int, outputBytes: Int, now: Int64) async throws -> DailyUsage?
 
     /// Extends the lease if `token` still holds it.
     func heartbeat(id: UUID, token: String, now: Int64, leaseMilliseconds: Int64) async throws -> HeartbeatOutcome
@@ -238,4 +271,11 @@ public protocol ExecutionStore: Sendable {
 
     /// Deletes up to `limit` final jobs (and their events) that ended before `cutoff`.
     func prune(finishedBefore cutoff: Int64, limit: Int) async throws -> [UUID]
+}
+
+extension ExecutionStore {
+    /// A claim with no cap on the jobs one owner may run at once.
+    public func claim(worker: String, token: String, now: Int64, leaseMilliseconds: Int64) async throws -> ExecutionJob? {
+        try await claim(worker: worker, token: token, now: now, leaseMilliseconds: leaseMilliseconds, maximumRunningPerOwner: Int.max)
+    }
 }

@@ -132,6 +132,10 @@ public struct ServerSettings: Sendable {
         execution.retentionSeconds = config.int(forKey: "forge.queue.retention_seconds", default: execution.retentionSeconds)
         execution.maximumSourceBytes = config.int(forKey: "forge.queue.max_source_bytes", default: execution.maximumSourceBytes)
         execution.maximumTests = config.int(forKey: "forge.queue.max_tests", default: execution.maximumTests)
+        execution.jobBudget.cpuMilliseconds = config.int(forKey: "forge.job.cpu_ms", default: execution.jobBudget.cpuMilliseconds)
+        execution.jobBudget.wallMilliseconds = config.int(forKey: "forge.job.wall_ms", default: execution.jobBudget.wallMilliseconds)
+        execution.maximumRunningPerOwner = config.int(forKey: "forge.queue.max_running_per_owner", default: execution.maximumRunningPerOwner)
+        execution.maximumEventBytesPerJob = config.int(forKey: "forge.queue.max_event_bytes", default: execution.maximumEventBytesPerJob)
         for role in [Role.owner, Role.consumer] {
             let current = execution.quota(for: role)
             execution.quotas[role] = ExecutionQuota(
@@ -139,6 +143,9 @@ public struct ServerSettings: Sendable {
                 jobsPerHour: config.int(forKey: ConfigKey("forge.quotas.\(role.rawValue).jobs_per_hour"), default: current.jobsPerHour),
                 cpuSecondsPerDay: config.int(
                     forKey: ConfigKey("forge.quotas.\(role.rawValue).cpu_seconds_per_day"), default: current.cpuSecondsPerDay
+                ),
+                outputBytesPerDay: config.int(
+                    forKey: ConfigKey("forge.quotas.\(role.rawValue).output_bytes_per_day"), default: current.outputBytesPerDay
                 )
             )
         }

@@ -97,10 +97,14 @@ struct ExecutionLifecycleTests {
             #expect(refused.headers[.retryAfter] != nil)
             _ = try await api.call(.delete, "/v1/executions/\(firstID)", token: consumer)
             _ = try await api.poll(consumer, firstID)
+            // CPU is charged while the job runs: 3 s of burning against a 1 s
+            // daily quota is stopped part way, not allowed to finish.
             let burn = try await api.execute(
-                consumer, ["language": "python", "source": "import time\nwhile time.process_time() < 1.2: pass\n", "limits": ["cpu_ms": 3000]]
+                consumer, ["language": "python", "source": "import time\nwhile time.process_time() < 3: pass\n", "limits": ["cpu_ms": 5000]]
             )
-            #expect(burn["verdict"] == "accepted", "\(burn.text)")
+            #expect(burn["status"] == "failed", "\(burn.text)")
+            #expect(burn["failure_reason"]?.contains("cpu_seconds_per_day") == true, "\(burn.text)")
+            #expect(try await api.audit(action: "execution.quota_stop").first?.details["quota"] == "cpu_seconds_per_day")
             let broke = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": "print(1)"])
             #expect(broke.status == .tooManyRequests)
             #expect(broke.json["errors"] as? [String] == ["cpu_seconds_per_day"])

@@ -72,7 +72,7 @@ struct HostileInputTests {
                     }
                 }
             }
-            for wait in ["1e19", "-1", "31", "1e400", #""forever""#, "9223372036854775808"] {
+            for wait in ["1e19", "-1", "100000", "1e400", #""forever""#, "9223372036854775808"] {
                 let answer = try await api.raw(.post, "/v1/executions", token: consumer, body: #"{"language":"python","source":"print(1)","wait":\#(wait)}"#)
                 #expect(answer.status == .badRequest, "wait=\(wait): \(answer.text)")
             }

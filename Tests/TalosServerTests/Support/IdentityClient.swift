@@ -62,8 +62,8 @@ struct IdentityClient: Sendable {
             body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
         }
         let request = TestClient.Request(path, method: method, headers: headers, body: body)
-        // Long enough for an execution's `wait` (30 s) on a loaded machine.
-        let response = try await server.withClient(timeout: .seconds(60)) { try await $0.execute(request) }
+        // Longer than the tests' longest `wait` (120 s).
+        let response = try await server.withClient(timeout: .seconds(180)) { try await $0.execute(request) }
         return APIResponse(status: response.status, headers: response.headers, text: response.text)
     }
 
@@ -75,7 +75,7 @@ struct IdentityClient: Sendable {
         if let token { headers[.authorization] = "Bearer " + token }
         headers[.contentType] = "application/json"
         let request = TestClient.Request(path, method: method, headers: headers, body: ByteBuffer(string: body))
-        let response = try await server.withClient(timeout: .seconds(60)) { try await $0.execute(request) }
+        let response = try await server.withClient(timeout: .seconds(180)) { try await $0.execute(request) }
         return APIResponse(status: response.status, headers: response.headers, text: response.text)
     }
 
