@@ -31,6 +31,11 @@ public struct ServerRuntime: Sendable {
     public let forge: ForgeService
     /// Every route's declared access, filled in by ``makeApplication(additionalRoutes:onServerRunning:)``.
     public let routeTable = RouteAccessTable()
+    /// Probe requests and rate-limit refusals, counted into one record per
+    /// source per window.
+    let auditAggregator: AuditAggregator
+    /// Free space on the data and audit volumes against the floor.
+    let diskGuard: DiskGuard
     let tlsConfiguration: TLSConfiguration
     let logger: Logger
 
@@ -99,6 +104,8 @@ public struct ServerRuntime: Sendable {
                 settings: settings, dataDirectory: dataDirectory, database: database, audit: audit,
                 metrics: metrics, node: node, identity: identity, execution: execution,
                 forge: ForgeService(pool: pool, engine: engine, execution: execution, logger: logger),
+                auditAggregator: AuditAggregator(audit: audit, logger: logger, window: .seconds(settings.auditAggregateWindowSeconds)),
+                diskGuard: DiskGuard(paths: [dataDirectory.path, dataDirectory.auditDirectory], floorBytes: settings.minimumFreeBytes),
                 tlsConfiguration: tlsConfiguration, logger: logger
             )
         } catch {
@@ -141,18 +148,18 @@ public struct ServerRuntime: Sendable {
         let router = Router(context: TalosRequestContext.self)
         router.add(
             middleware: RequestTrackingMiddleware(
-                audit: audit, metrics: metrics, logger: logger,
+                audit: audit, aggregator: auditAggregator, disk: diskGuard, metrics: metrics, logger: logger,
                 trustedProxies: Set(settings.trustedProxies), bodyLimit: settings.limits.maxBodyBytes
             )
         )
         router.add(middleware: RequestLimitsMiddleware(limits: settings.limits))
         let limiter = RateLimiter(settings: settings.rateLimits)
-        router.add(middleware: RateLimitMiddleware(scope: .client, limiter: limiter, audit: audit, metrics: metrics, logger: logger))
+        router.add(middleware: RateLimitMiddleware(scope: .client, limiter: limiter, audit: auditAggregator, metrics: metrics, logger: logger))
         let table = routeTable
         router.add(middleware: AuthorizationMiddleware(table: table, identity: identity, audit: audit, logger: logger))
-        router.add(middleware: RateLimitMiddleware(scope: .principal, limiter: limiter, audit: audit, metrics: metrics, logger: logger))
+        router.add(middleware: RateLimitMiddleware(scope: .principal, limiter: limiter, audit: auditAggregator, metrics: metrics, logger: logger))
         let routes = DeclaredRoutes(group: router.group(), table: table)
-        HealthController(database: database, migrator: Migrator(database: database, logger: logger)).register(on: routes)
+        HealthController(database: database, migrator: Migrator(database: database, logger: logger), disk: diskGuard).register(on: routes)
         WellKnownController(identity: identity).register(on: routes)
         AuthController(identity: identity).register(on: routes)
         MeController(identity: identity).register(on: routes)
@@ -219,15 +226,22 @@ public struct ServerRuntime: Sendable {
             onServerRunning: onServerRunning,
             logger: logger
         )
-        application.addServices(forge)
+        application.addServices(forge, auditAggregator)
         if settings.metricsEnabled {
             application.addServices(MetricsListener(metrics: metrics, host: settings.metricsHost, port: settings.metricsPort, logger: logger).application)
         }
         return application
     }
 
+    /// Writes the aggregated records counted so far (they are otherwise
+    /// written once per window).
+    public func flushAggregatedAudit() async {
+        await auditAggregator.flush()
+    }
+
     /// Records the stop and closes the database.
     public func close() async {
+        await auditAggregator.flush()
         try? await audit.record(AuditEvent(actor: "system", action: "server.stop", target: node, outcome: .success))
         try? await database.close()
     }

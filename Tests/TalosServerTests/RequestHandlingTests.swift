@@ -2,10 +2,11 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Ledger
+import Logging
 import HummingbirdTesting
 import NIOCore
 import TalosCore
-import TalosServer
+@testable import TalosServer
 import TalosTestSupport
 import Testing
 
@@ -73,8 +74,10 @@ struct RequestHandlingTests {
             #expect(lines.contains { $0["request_id"] == generated })
             #expect(!server.log.all.contains { $0.contains("evil") })
 
+            // Probes are audited in aggregate: one record per source and window, with the count.
+            await server.runtime.flushAggregatedAudit()
             let records = try await server.auditRecords()
-            #expect(records.contains { $0.requestID == "trace-42.a_b" && $0.action == "http.request" && $0.target == "GET /healthz" })
+            #expect(records.contains { $0.action == "http.request" && $0.target == "GET /healthz" && $0.details["count"] == "2" })
         }
     }
 
@@ -93,9 +96,13 @@ struct RequestHandlingTests {
             #expect(retryAfter >= 1 && retryAfter <= 60)
             #expect(refused.problem?["type"] == .string("urn:talos:problem:rate-limited"))
             #expect(server.log.objects.contains { $0["message"] == "rate limit refused" && $0["group"] == "health" })
+            // Refusals are counted into one record, not two per request.
+            await server.runtime.flushAggregatedAudit()
             let records = try await server.auditRecords()
-            #expect(records.filter { $0.action == "ratelimit.refused" && $0.outcome == "denied" }.count == 2)
-            #expect(records.filter { $0.action == "http.request" && $0.details["status"] == "429" }.count == 2)
+            let refusals = records.filter { $0.action == "ratelimit.refused" && $0.outcome == "denied" }
+            #expect(refusals.count == 1 && refusals.first?.details["count"] == "2", "\(refusals)")
+            #expect(records.filter { $0.action == "http.request" && $0.details["status"] == "429" }.isEmpty)
+            #expect(records.filter { $0.action == "http.request" && $0.target == "GET /healthz" }.map { $0.details["count"] } == ["3"])
         }
     }
 
@@ -104,7 +111,8 @@ struct RequestHandlingTests {
         let spoof: HTTPFields = [HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"]
         try await TestServer.run(kind) { server in
             _ = try await server.withClient { try await $0.get("/healthz", headers: spoof) }
-            let records = try await server.auditRecords()
+            await server.runtime.flushAggregatedAudit()
+            let records = try await server.auditRecords().filter { $0.action == "http.request" }
             #expect(records.last?.sourceIP == "127.0.0.1", "an untrusted peer cannot claim another address")
         }
         try await TestServer.run(kind, configure: { $0.trustedProxies = ["127.0.0.1"] }) { server in
@@ -112,8 +120,9 @@ struct RequestHandlingTests {
             _ = try await server.withClient {
                 try await $0.get("/healthz", headers: [HTTPField.Name("X-Forwarded-For")!: "not an address"])
             }
+            await server.runtime.flushAggregatedAudit()
             let records = try await server.auditRecords().filter { $0.action == "http.request" }
-            #expect(records.map(\.sourceIP) == ["203.0.113.9", "127.0.0.1"])
+            #expect(Set(records.map(\.sourceIP)) == ["203.0.113.9", "127.0.0.1"])
         }
     }
 
@@ -155,13 +164,14 @@ struct RequestHandlingTests {
 
     @Test("after 1,000 requests from 8 concurrent clients the audit chain verifies", arguments: DatabaseKind.available)
     func thousandRequests(_ kind: DatabaseKind) async throws {
-        try await TestServer.run(kind) { server in
+        // Requests that are audited one by one (probes are aggregated).
+        try await TestServer.run(kind, configure: { $0.rateLimits[.api] = .init(burst: 10_000, perMinute: 100_000) }) { server in
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<8 {
                     group.addTask {
                         try await server.withClient { client in
                             var ok = 0
-                            for _ in 0..<125 where try await client.get("/healthz").status == .ok { ok += 1 }
+                            for _ in 0..<125 where try await client.get("/v1/nothing/here").status == .notFound { ok += 1 }
                             return ok
                         }
                     }
@@ -178,6 +188,53 @@ struct RequestHandlingTests {
             #expect(report.fileLines == Int(report.records))
             let requests = try await server.auditRecords().filter { $0.action == "http.request" }
             #expect(requests.count == 1000)
+        }
+    }
+}
+
+@Suite("Audit volume and disk space")
+struct AuditVolumeTests {
+    @Test("a probe flood and a refused flood each cost one audit record per source, with the count", arguments: DatabaseKind.available)
+    func aggregated(_ kind: DatabaseKind) async throws {
+        try await TestServer.run(kind, configure: { $0.rateLimits[.health] = .init(burst: 40, perMinute: 1) }) { server in
+            let before = try await server.auditRecords().count
+            let statuses = try await server.withClient { client in
+                var statuses: [HTTPResponse.Status] = []
+                for index in 0..<100 { statuses.append(try await client.get(index % 2 == 0 ? "/healthz" : "/readyz").status) }
+                return statuses
+            }
+            #expect(statuses.filter { $0 == .ok }.count == 40)
+            #expect(statuses.filter { $0 == .tooManyRequests }.count == 60)
+            let written = try await server.auditRecords().dropFirst(before)
+            #expect(written.filter { $0.action == "http.request" || $0.action == "ratelimit.refused" }.isEmpty, "nothing is written per request: \(written.map { $0.action + " " + $0.target })")
+            await server.runtime.flushAggregatedAudit()
+            let added = try await server.auditRecords().dropFirst(before).filter { $0.action == "http.request" || $0.action == "ratelimit.refused" }
+            #expect(added.count <= 3, "one record per (action, route): \(added.map(\.action))")
+            let counted = added.compactMap { $0.details["count"].flatMap { Int($0) } }.reduce(0, +)
+            #expect(counted == 100, "every request is still accounted for")
+            #expect(added.allSatisfy { $0.details["aggregated"] == "true" && $0.details["first"] != nil && $0.details["last"] != nil })
+            // Failed probes and everything else are still one record each.
+            let unknown = try await server.withClient { try await $0.get("/no/such/route") }
+            #expect(unknown.status == .notFound)
+            #expect(try await server.auditRecords().last?.details["status"] == "404")
+        }
+    }
+
+    @Test("under the free-space floor: readyz fails, writes get 503, reads and probes go on", arguments: [DatabaseKind.sqlite])
+    func lowDisk(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        // A floor no disk can meet stands in for a full one.
+        try await TestServer.run(kind, configure: { IdentityClient.configure(&$0); $0.minimumFreeBytes = Int64.max / 2 }, clock: clock) { server in
+            let api = IdentityClient(server: server, clock: clock)
+            let ready = try await api.call(.get, "/readyz")
+            #expect(ready.status == .serviceUnavailable && ready.problemType == "low-disk", "\(ready.text)")
+            #expect(try await api.call(.get, "/healthz").status == .ok, "alive, just not taking work")
+            let login = try await api.call(.post, "/v1/auth/login", json: ["email": "a@example.com", "password": "whatever-it-is"])
+            #expect(login.status == .serviceUnavailable && login.problemType == "insufficient-storage", "\(login.text)")
+            #expect(login.headers[.retryAfter] == "60")
+            #expect(server.log.objects.contains { $0["message"] == "refusing work: low on disk space" })
+            let doctor = Doctor(settings: server.runtime.settings, logger: .init(label: "test"))
+            #expect(doctor.diskSpaceCheck().level == .fail)
         }
     }
 }

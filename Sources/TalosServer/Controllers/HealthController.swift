@@ -6,6 +6,7 @@ import TalosStore
 struct HealthController {
     let database: TalosDatabase
     let migrator: Migrator
+    let disk: DiskGuard
 
     struct Status: ResponseEncodable {
         let status: String
@@ -21,6 +22,12 @@ struct HealthController {
                 throw Problem(
                     status: .serviceUnavailable, type: "not-ready", title: "Not ready",
                     detail: "The database is unreachable or its schema is not current."
+                )
+            }
+            if let shortage = disk.shortage() {
+                throw Problem(
+                    status: .serviceUnavailable, type: "low-disk", title: "Not ready: low on disk space",
+                    detail: "\(shortage.freeBytes) bytes free on a Talos volume, under the floor of \(shortage.floorBytes) (storage.min_free_bytes)."
                 )
             }
             return Status(status: "ready")

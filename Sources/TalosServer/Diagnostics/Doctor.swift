@@ -44,6 +44,7 @@ public struct Doctor: Sendable {
     public func run() async -> [Check] {
         var checks: [Check] = []
         checks.append(dataDirectoryCheck())
+        checks.append(diskSpaceCheck())
         checks.append(tlsCheck())
         checks.append(await databaseCheck())
         let cgroups = CgroupLayout.detect()
@@ -84,6 +85,21 @@ public struct Doctor: Sendable {
             }
         }
         return checks
+    }
+
+    /// Free space on the data and audit volumes against `storage.min_free_bytes`.
+    func diskSpaceCheck() -> Check {
+        let paths = [settings.dataDirectory, settings.dataDirectory + "/audit"].filter { FileManager.default.fileExists(atPath: $0) }
+        guard !paths.isEmpty else { return Check(name: "disk space", level: .warn, message: "\(settings.dataDirectory) does not exist yet") }
+        if let shortage = DiskGuard.check(paths: paths, floorBytes: settings.minimumFreeBytes) {
+            return Check(
+                name: "disk space", level: .fail,
+                message: "\(shortage.path): \(shortage.freeBytes) bytes free, under storage.min_free_bytes (\(shortage.floorBytes)); "
+                    + "Talos refuses new work until space is freed"
+            )
+        }
+        let free = paths.compactMap { DiskGuard.freeBytes(at: $0) }.min() ?? 0
+        return Check(name: "disk space", level: .ok, message: "\(free >> 20) MiB free on the data and audit volumes")
     }
 
     func dataDirectoryCheck() -> Check {

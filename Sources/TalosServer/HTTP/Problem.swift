@@ -116,6 +116,12 @@ extension Problem {
         )
     }
 
+    /// Refused before a write could fail half way: the disk is nearly full.
+    public static let insufficientStorage = Problem(
+        status: .serviceUnavailable, type: "insufficient-storage", title: "The server is low on disk space",
+        detail: "New work is refused until an operator frees space. Try again later.", headers: [.retryAfter: "60"]
+    )
+
     public static let serviceUnavailable = Problem(
         status: .serviceUnavailable, type: "unavailable", title: "The service is temporarily unavailable"
     )

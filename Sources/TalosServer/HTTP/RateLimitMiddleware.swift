@@ -21,7 +21,9 @@ struct RateLimitMiddleware: RouterMiddleware {
 
     let scope: Scope
     let limiter: RateLimiter
-    let audit: AuditLog
+    /// Refusals are counted per source and window, not written one by one:
+    /// a flood must not decide the audit trail's size.
+    let audit: AuditAggregator
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -49,12 +51,10 @@ struct RateLimitMiddleware: RouterMiddleware {
                     "request_id": .string(context.requestID.value),
                 ]
             )
-            try await audit.record(
-                AuditEvent(
-                    actor: context.principal.id ?? "anonymous", action: "ratelimit.refused", target: group.rawValue,
-                    outcome: .denied, requestID: context.requestID.value, sourceIP: context.clientIP,
-                    details: ["retry_after": String(retryAfter), "scope": scope == .client ? "client" : "principal"]
-                )
+            audit.note(
+                actor: context.principal.id ?? "anonymous", action: "ratelimit.refused",
+                target: group.rawValue + (scope == .client ? " client" : " principal"), outcome: .denied, sourceIP: context.clientIP,
+                requestID: context.requestID.value
             )
             throw Problem.tooManyRequests(retryAfterSeconds: retryAfter)
         }

@@ -15,6 +15,8 @@ struct RequestTrackingMiddleware: RouterMiddleware {
     typealias Context = TalosRequestContext
 
     let audit: AuditLog
+    let aggregator: AuditAggregator
+    let disk: DiskGuard
     let metrics: ServerMetrics
     let logger: Logger
     let trustedProxies: Set<String>
@@ -47,10 +49,16 @@ struct RequestTrackingMiddleware: RouterMiddleware {
         )
         var response: Response
         var failure: String?
+        var rateLimited = false
         do {
+            if Self.writes(request), let shortage = disk.shortage() {
+                logger.critical("refusing work: low on disk space", metadata: ["path": .string(shortage.path), "free_bytes": "\(shortage.freeBytes)"])
+                throw Problem.insufficientStorage
+            }
             response = try await next(request, context)
         } catch {
             let problem = Problem.from(error)
+            rateLimited = problem.type == Problem.tooManyRequests(retryAfterSeconds: 1).type
             if problem.status == .internalServerError {
                 failure = String(describing: type(of: error))
             }
@@ -76,7 +84,16 @@ struct RequestTrackingMiddleware: RouterMiddleware {
             details: details
         )
         do {
-            try await audit.record(event)
+            if rateLimited {
+                // Counted, with the refusal, by the rate limiter's aggregated record.
+            } else if Self.isProbe(route), response.status.code < 400 {
+                aggregator.note(
+                    actor: event.actor, action: event.action, target: event.target, outcome: event.outcome, sourceIP: context.clientIP,
+                    requestID: context.requestID.value
+                )
+            } else {
+                try await audit.record(event)
+            }
         } catch {
             response = Problem.serviceUnavailable.response(requestID: context.requestID.value)
             failure = "audit trail unavailable"
@@ -97,6 +114,21 @@ struct RequestTrackingMiddleware: RouterMiddleware {
         logger.log(level: response.status.code >= 500 ? .error : .info, "request", metadata: metadata)
         metrics.request(route: route, method: request.method.rawValue, status: Int(response.status.code), duration: duration)
         return response
+    }
+
+    /// Liveness and readiness probes, which load balancers send every few
+    /// seconds: audited in aggregate while they succeed.
+    static func isProbe(_ route: String) -> Bool {
+        route == "/healthz" || route == "/readyz"
+    }
+
+    /// Requests that make Talos write more than their audit record; refused
+    /// while disk space is short. Logout and cancelling stay possible.
+    static func writes(_ request: Request) -> Bool {
+        switch request.method {
+        case .get, .head, .options, .delete: return false
+        default: return !request.uri.path.hasSuffix("/auth/logout")
+        }
     }
 
     static func outcome(of status: HTTPResponse.Status) -> AuditOutcome {

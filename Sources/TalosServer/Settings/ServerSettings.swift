@@ -30,6 +30,13 @@ public struct ServerSettings: Sendable {
     public var rateLimits = RateLimitSettings()
     /// Peers whose `X-Forwarded-For` is believed (exact addresses).
     public var trustedProxies: [String] = []
+    /// Free space the data and audit volumes must keep; under it `/readyz`
+    /// fails, doctor warns, and requests that write are refused with 503
+    /// before a full disk could fail a write half way.
+    public var minimumFreeBytes: Int64 = 256 << 20
+    /// Probe requests and rate-limit refusals are audited as one record per
+    /// source per this many seconds, with a count.
+    public var auditAggregateWindowSeconds: Int64 = 60
     /// A signed checkpoint every this many audit records.
     public var auditCheckpointInterval = 256
     public var logLevel = "info"
@@ -81,6 +88,10 @@ public struct ServerSettings: Sendable {
         settings.metricsHost = config.string(forKey: "metrics.host", default: settings.metricsHost)
         settings.metricsPort = config.int(forKey: "metrics.port", default: settings.metricsPort)
         settings.trustedProxies = config.stringArray(forKey: "server.trusted_proxies", default: [])
+        settings.minimumFreeBytes = Int64(config.int(forKey: "storage.min_free_bytes", default: Int(settings.minimumFreeBytes)))
+        settings.auditAggregateWindowSeconds = Int64(
+            config.int(forKey: "audit.aggregate_window_seconds", default: Int(settings.auditAggregateWindowSeconds))
+        )
         settings.auditCheckpointInterval = config.int(forKey: "audit.checkpoint_interval", default: 256)
         settings.logLevel = config.string(forKey: "log.level", default: "info")
         settings.maximumSuperAdmins = config.int(forKey: "citadel.max_super_admins", default: 3)
@@ -201,6 +212,9 @@ public struct ServerSettings: Sendable {
             limits.maxStreamsPerPrincipal <= limits.maxStreams
         else {
             throw ServerError.invalidConfiguration("http.max_connections, http.max_streams and http.max_streams_per_principal must be at least 1")
+        }
+        guard minimumFreeBytes >= 0, (1...3600).contains(auditAggregateWindowSeconds) else {
+            throw ServerError.invalidConfiguration("storage.min_free_bytes must not be negative; audit.aggregate_window_seconds must be 1–3600")
         }
         guard limits.idleTimeoutSeconds > 0, limits.requestTimeoutSeconds > 0 else {
             throw ServerError.invalidConfiguration("http timeouts must be positive")

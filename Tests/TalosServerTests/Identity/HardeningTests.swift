@@ -212,7 +212,8 @@ struct IdentityHardeningTests {
                 statuses.append(try await api.call(.get, "/v1/me", token: token, headers: forwarded).status)
             }
             #expect(statuses.contains(.tooManyRequests), "\(statuses)")
-            #expect(try await api.audit(action: "ratelimit.refused").contains { $0.details["scope"] == "principal" && $0.actor == boss.id })
+            await server.runtime.flushAggregatedAudit()
+            #expect(try await api.audit(action: "ratelimit.refused").contains { $0.target == "api principal" && $0.actor == boss.id })
         }
     }
 }
