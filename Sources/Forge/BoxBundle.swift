@@ -14,9 +14,23 @@ struct BoxBundle {
     var rootfs: String { directory + "/rootfs" }
     var sources: String { directory + "/src" }
 
-    /// The unprivileged host range the box's users map to.
-    static let hostIDBase = 200_000
+    /// The unprivileged host ranges the boxes' users map to: one range of
+    /// `idRangeSize` ids per concurrent slot, from `firstHostID` up.
+    static let firstHostID = 200_000
+    static let idRangeSize = 65_536
     static let boxUser = 65_534
+    /// The most slots an engine runs at once (`forge.concurrency` ≤ 256).
+    static let maximumSlots = 256
+
+    /// The host range of slot `slot`.
+    static func hostIDBase(slot: Int) -> Int {
+        firstHostID + min(max(0, slot), maximumSlots - 1) * idRangeSize
+    }
+
+    /// Whether `uid` lies in any box's range.
+    static func isBoxID(_ uid: Int) -> Bool {
+        (firstHostID..<(firstHostID + maximumSlots * idRangeSize)).contains(uid)
+    }
 
     static func create(at directory: String) throws -> BoxBundle {
         let bundle = BoxBundle(directory: directory)
@@ -51,10 +65,10 @@ struct BoxBundle {
     /// The compile stage's output directory: a tmpfs of `sizeMiB` owned by
     /// the box's user, so what a compiler writes is bounded like every other
     /// writable place and never lands on the host's disk.
-    func makeOutputDirectory(sizeMiB: Int) throws -> String {
+    func makeOutputDirectory(sizeMiB: Int, hostIDBase: Int) throws -> String {
         let path = outputDirectory
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        let owner = Self.hostIDBase + Self.boxUser
+        let owner = hostIDBase + Self.boxUser
         let options = "size=\(sizeMiB)m,nr_inodes=8192,mode=0700,uid=\(owner),gid=\(owner)"
         try systemCall("mount") {
             mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options)

@@ -13,7 +13,7 @@ extension SandboxEngine {
     /// default-deny seccomp profile and cgroup limits.
     func boxConfig(
         runtime: Runtime, spec: StageSpec, files: [SourceFile], arguments: [String], limits: SandboxLimits,
-        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, cgroupPath: String
+        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, cgroupPath: String, hostIDBase: Int
     ) throws -> BoxConfig {
         let entry = "/src/" + files[0].name
         let sources = files.filter { $0.name.hasSuffix("." + runtime.fileExtension) }.map { "/src/" + $0.name }
@@ -89,8 +89,8 @@ extension SandboxEngine {
             "mounts": mounts,
             "linux": [
                 "namespaces": ["pid", "network", "ipc", "uts", "mount", "user", "cgroup"].map { ["type": $0] },
-                "uidMappings": [["containerID": 0, "hostID": BoxBundle.hostIDBase, "size": 65536]],
-                "gidMappings": [["containerID": 0, "hostID": BoxBundle.hostIDBase, "size": 65536]],
+                "uidMappings": [["containerID": 0, "hostID": hostIDBase, "size": BoxBundle.idRangeSize]],
+                "gidMappings": [["containerID": 0, "hostID": hostIDBase, "size": BoxBundle.idRangeSize]],
                 "cgroupsPath": cgroupPath,
                 "resources": [
                     "devices": [["allow": false, "access": "rwm"]],

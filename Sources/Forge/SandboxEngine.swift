@@ -140,7 +140,7 @@ public final class SandboxEngine: Sendable {
         self.logger = logger
         self.cgroups = CgroupLocator.detect()
         if let problem = cgroups.cpuAccountingProblem() { throw ForgeError.sandboxUnavailable(problem) }
-        self.slots = AsyncSlots(count: max(1, configuration.maximumConcurrentRuns))
+        self.slots = AsyncSlots(count: min(BoxBundle.maximumSlots, max(1, configuration.maximumConcurrentRuns)))
         guard let url = Bundle.module.url(forResource: "seccomp", withExtension: "json"),
             let data = try? Data(contentsOf: url),
             var profile = try JSONSerialization.jsonObject(with: data) as? [String: Any]
@@ -287,8 +287,11 @@ public final class SandboxEngine: Sendable {
             limits.outputBytes = max(limits.outputBytes, 64 * 1024)
             compileLimits = limits
         }
-        await slots.acquire()
-        defer { slots.release() }
+        // Each concurrent job runs under its own host uid range, so boxes
+        // that run side by side are different users to the kernel.
+        let slot = await slots.acquire()
+        defer { slots.release(slot) }
+        let hostIDBase = BoxBundle.hostIDBase(slot: slot)
         let token = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let id = "\(configuration.engineID)-\(ProcessInfo.processInfo.processIdentifier)-\(token)-\(Hex.encode((0..<4).map { _ in UInt8.random(in: 0...255) }))"
         var result = StagedRun(language: runtime.language, version: runtime.version, compile: nil, runs: [])
@@ -302,7 +305,7 @@ public final class SandboxEngine: Sendable {
             let stage = await runStage(
                 id: id + "-c", name: "compile", runtime: runtime, spec: compile, files: request.files, stdin: [],
                 arguments: [], limits: limits, outputMount: .writable, isCompile: true, control: control,
-                reference: request.reference
+                reference: request.reference, hostIDBase: hostIDBase
             )
             control?.finishStage(cpuMilliseconds: stage.result.cpuMilliseconds, wallMilliseconds: stage.result.wallMilliseconds)
             compileBundle = stage.bundle
@@ -317,7 +320,7 @@ public final class SandboxEngine: Sendable {
                 id: id + "-r\(index)", name: input.stage, runtime: runtime, spec: runtime.run, files: request.files,
                 stdin: input.stdin, arguments: request.arguments, limits: limits,
                 outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false, control: control,
-                reference: request.reference
+                reference: request.reference, hostIDBase: hostIDBase
             )
             control?.finishStage(cpuMilliseconds: stage.result.cpuMilliseconds, wallMilliseconds: stage.result.wallMilliseconds)
             stage.bundle?.remove()
@@ -347,7 +350,7 @@ public final class SandboxEngine: Sendable {
     private func runStage(
         id: String, name: String, runtime: Runtime, spec: StageSpec, files: [SourceFile], stdin: [UInt8],
         arguments: [String], limits: SandboxLimits, outputMount: OutputMount, isCompile: Bool, control: RunControl?,
-        reference: String?
+        reference: String?, hostIDBase: Int
     ) async -> StageOutcome {
         var bundle: BoxBundle?
         do {
@@ -355,12 +358,12 @@ public final class SandboxEngine: Sendable {
             bundle = created
             try created.writeSources(files)
             var output: String?
-            if case .writable = outputMount { output = try created.makeOutputDirectory(sizeMiB: limits.tmpfsMiB) }
+            if case .writable = outputMount { output = try created.makeOutputDirectory(sizeMiB: limits.tmpfsMiB, hostIDBase: hostIDBase) }
             if case .readOnly(let path) = outputMount { output = path }
             let cgroupPath = cgroups.boxPath(engine: configuration.engineID, box: id)
             let config = try boxConfig(
                 runtime: runtime, spec: spec, files: files, arguments: arguments, limits: limits, bundle: created,
-                outputMount: outputMount, outputDirectory: output, cgroupPath: cgroupPath
+                outputMount: outputMount, outputDirectory: output, cgroupPath: cgroupPath, hostIDBase: hostIDBase
             )
             try created.writeConfig(config.json)
             try created.makeMountPoints(config.mountPoints)
@@ -430,42 +433,41 @@ struct SendableJSON: @unchecked Sendable {
     }
 }
 
-/// A counting semaphore for async callers, first come first served.
+/// Numbered slots for async callers, first come first served: a caller
+/// holds one slot number until it releases it, so no two holders ever
+/// share a number.
 final class AsyncSlots: Sendable {
     private struct State {
-        var free: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var free: [Int]
+        var waiters: [CheckedContinuation<Int, Never>] = []
     }
 
     private let state: Mutex<State>
 
     init(count: Int) {
-        state = Mutex(State(free: count))
+        state = Mutex(State(free: Array((0..<count).reversed())))
     }
 
-    func acquire() async {
+    func acquire() async -> Int {
         await withCheckedContinuation { continuation in
-            let acquired = state.withLock { state -> Bool in
-                if state.free > 0 {
-                    state.free -= 1
-                    return true
-                }
+            let slot = state.withLock { state -> Int? in
+                if let slot = state.free.popLast() { return slot }
                 state.waiters.append(continuation)
-                return false
+                return nil
             }
-            if acquired { continuation.resume() }
+            if let slot { continuation.resume(returning: slot) }
         }
     }
 
-    func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+    func release(_ slot: Int) {
+        let next = state.withLock { state -> CheckedContinuation<Int, Never>? in
             if state.waiters.isEmpty {
-                state.free += 1
+                state.free.append(slot)
                 return nil
             }
             return state.waiters.removeFirst()
         }
-        next?.resume()
+        next?.resume(returning: slot)
     }
 }
 

@@ -160,6 +160,32 @@ struct ForgeSandboxTests {
         #expect(TestSandbox.boxProcesses().isEmpty)
     }
 
+    @Test("boxes that run side by side are different host users; one box's files are not another's")
+    func distinctUsers() async throws {
+        let engine = try TestSandbox.engine(id: "users", concurrency: 2)
+        // Each box writes a file and waits; while both live, the host sees two uids.
+        let sleeper = try SourceFile(name: "main.py", text: "import time, os\nopen('/tmp/mine', 'w').write('x')\ntime.sleep(3)\nprint(os.getuid())\n")
+        async let first = engine.execute(ExecutionRequest(language: "python", files: [sleeper], stdin: [], limits: LimitRequest(wallMilliseconds: 60_000)))
+        async let second = engine.execute(ExecutionRequest(language: "python", files: [sleeper], stdin: [], limits: LimitRequest(wallMilliseconds: 60_000)))
+        var uids = Set<Int>()
+        for _ in 0..<600 where uids.count < 2 {
+            for pid in TestSandbox.boxProcesses() {
+                if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                    let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
+                    let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int($0) })
+                {
+                    uids.insert(uid)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let results = try await [first, second]
+        #expect(results.allSatisfy { $0.verdict == .ok && $0.run?.stdout == "65534\n" }, "inside, both are the same unprivileged user")
+        #expect(uids.count == 2, "two concurrent boxes, two host users: \(uids)")
+        #expect(Set(uids.map { ($0 - BoxBundle.firstHostID) / BoxBundle.idRangeSize }).count == 2, "in separate ranges")
+        #expect(TestSandbox.leftovers(of: engine).isEmpty)
+    }
+
     @Test("a box left running by a killed engine is reaped at the next start")
     func orphansReaped() async throws {
         let state = TestSandbox.root + "/state-orphan"

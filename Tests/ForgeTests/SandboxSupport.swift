@@ -46,7 +46,7 @@ enum TestSandbox {
                 let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
                 let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int($0) })
             else { return false }
-            return (200_000..<265_536).contains(uid)
+            return BoxBundle.isBoxID(uid)
         }
     }
 
