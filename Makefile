@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 DATA_DIR ?= ./talos-data
 
-.PHONY: run test build deps test-deps bench-http bench-auth
+.PHONY: run test fuzz build deps test-deps bench-http bench-auth
 
 ## Install what is missing, build, and serve https://127.0.0.1:8443 from ./talos-data (SQLite).
 run: deps build
@@ -11,6 +11,11 @@ run: deps build
 ## Install what is missing (PostgreSQL included) and run every test on SQLite and PostgreSQL.
 test: test-deps
 	scripts/test.sh
+
+## schemathesis against /openapi.json with EXAMPLES examples per operation, role and database.
+EXAMPLES ?= 200
+fuzz: test-deps
+	SCHEMA_FUZZ_EXAMPLES=$(EXAMPLES) scripts/test.sh --filter SchemaFuzzTests
 
 build:
 	swift build

@@ -38,4 +38,10 @@ if [[ $profile == test ]]; then
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'judge0==0.0.8'
   fi
+  # schemathesis generates requests from Talos's OpenAPI document.
+  fuzz="$(cd "$(dirname "$0")/.." && pwd)/.build/schemathesis"
+  if [[ ! -x $fuzz/bin/schemathesis ]]; then
+    /usr/bin/python3 -m venv "$fuzz"
+    "$fuzz/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.5'
+  fi
 fi

@@ -161,6 +161,7 @@ public struct ServerRuntime: Sendable {
         let routes = DeclaredRoutes(group: router.group(), table: table)
         HealthController(database: database, migrator: Migrator(database: database, logger: logger), disk: diskGuard).register(on: routes)
         WellKnownController(identity: identity).register(on: routes)
+        OpenAPIController().register(on: routes)
         AuthController(identity: identity).register(on: routes)
         MeController(identity: identity).register(on: routes)
         AdminController(identity: identity).register(on: routes)

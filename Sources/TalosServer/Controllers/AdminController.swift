@@ -18,7 +18,8 @@ struct AdminController {
 
     func register(on routes: DeclaredRoutes) {
         routes.on(.get, "/v1/admin/users", .authenticated(.usersRead)) { request, _ -> UsersResponse in
-            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 50
+            let text = request.uri.queryParameters["limit"].map(String.init)
+            let limit = text.map { UntrustedNumber.integer($0, in: 1...100) ?? 0 } ?? 50
             guard (1...100).contains(limit) else {
                 throw Problem(status: .unprocessableContent, type: "invalid-input", title: "The request is invalid", detail: "limit must be 1–100.")
             }
