@@ -51,8 +51,14 @@ public final class RunControl: Sendable {
         usage.withLock { Int(($0.finishedCPUNanoseconds + $0.currentCPUNanoseconds) / 1_000_000) }
     }
 
-    /// True once a stage was cut short, or skipped, for the job's budget.
+    /// True once a stage was skipped for the job's budget, or stopped for
+    /// time while it ran under a limit the budget had cut.
     public var budgetExhausted: Bool { usage.withLock { $0.budgetExhausted } }
+
+    /// A stage that ran under a budget-cut limit ended on that limit.
+    func noteBudgetStop() {
+        usage.withLock { $0.budgetExhausted = true }
+    }
 
     /// The watchdog's latest reading for the running stage.
     func noteCurrentCPU(nanoseconds: UInt64) {
@@ -79,7 +85,6 @@ public final class RunControl: Sendable {
                 return nil
             }
             var cut = limits
-            if cpuLeft < cut.cpuMilliseconds || wallLeft < cut.wallMilliseconds { usage.budgetExhausted = true }
             cut.cpuMilliseconds = min(cut.cpuMilliseconds, cpuLeft)
             cut.wallMilliseconds = min(cut.wallMilliseconds, wallLeft)
             return cut

@@ -307,7 +307,7 @@ public final class SandboxEngine: Sendable {
                 arguments: [], limits: limits, outputMount: .writable, isCompile: true, control: control,
                 reference: request.reference, hostIDBase: hostIDBase
             )
-            control?.finishStage(cpuMilliseconds: stage.result.cpuMilliseconds, wallMilliseconds: stage.result.wallMilliseconds)
+            Self.account(stage.result, cut: limits != compileLimits, control)
             compileBundle = stage.bundle
             result.compile = stage.result
             guard stage.result.verdict == .ok else { return result }
@@ -322,11 +322,18 @@ public final class SandboxEngine: Sendable {
                 outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false, control: control,
                 reference: request.reference, hostIDBase: hostIDBase
             )
-            control?.finishStage(cpuMilliseconds: stage.result.cpuMilliseconds, wallMilliseconds: stage.result.wallMilliseconds)
+            Self.account(stage.result, cut: limits != runLimits, control)
             stage.bundle?.remove()
             result.runs.append(stage.result)
         }
         return result
+    }
+
+    /// Charges a finished stage to the job's budget; a stage that ran out of
+    /// time under a budget-cut limit means the budget, not the stage, ran out.
+    static func account(_ result: StageResult, cut: Bool, _ control: RunControl?) {
+        control?.finishStage(cpuMilliseconds: result.cpuMilliseconds, wallMilliseconds: result.wallMilliseconds)
+        if cut, case .timeLimitExceeded = result.verdict { control?.noteBudgetStop() }
     }
 
     /// `limits` cut to what is left of the job's budget; nil when none is left.

@@ -185,7 +185,9 @@ public struct ServerRuntime: Sendable {
             idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
             httpDecoderConfiguration: decoder
         )
-        let connections = ConnectionCounter(maximum: limits.maxConnections)
+        let connections = ConnectionCounter(
+            maximum: limits.maxConnections, maximumPerClient: limits.maxConnectionsPerClient, proxies: Set(settings.trustedProxies)
+        )
         let server = HTTPServerBuilder { responder in
             let tls = try TLSChannel(
                 HTTP1Channel(responder: responder, configuration: http1), tlsConfiguration: tlsConfiguration

@@ -117,6 +117,8 @@ struct SchemaFuzzTests {
         }
         process.arguments = arguments
         process.environment = ["PATH": "/usr/bin:/bin", "HOME": server.test.directory, "SCHEMATHESIS_HOOKS": ""]
+        // Its example database and reports go to the throwaway directory.
+        process.currentDirectoryURL = URL(fileURLWithPath: server.test.directory)
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

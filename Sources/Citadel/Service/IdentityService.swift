@@ -96,9 +96,34 @@ public struct IdentityService: Sendable {
         let credentials = try await email.asyncMap { try await store.credentials(email: $0) } ?? nil
         // The attempt is counted before the hash is checked, for an unknown
         // email too (on an id no account has), so parallel guesses cannot
-        // pass the lock and every refusal writes the same way.
+        // pass the lock and every refusal runs the same statements.
         let attemptID = credentials?.account.id ?? UUID()
         let reservation = try await reserve(attemptID, now: now)
+        do {
+            return try await checkLogin(
+                credentials: credentials, email: email, attemptID: attemptID, reservation: reservation, password: password,
+                origin: origin, now: now
+            )
+        } catch let error as CitadelError where Self.isRefusal(error) {
+            throw error
+        } catch {
+            // An overloaded hashing gate or a failed write is no guess: the
+            // place is given back, so load cannot lock anyone out.
+            if reservation == .reserved { try? await store.releaseAttempt(accountID: attemptID) }
+            throw error
+        }
+    }
+
+    /// Refusals settle their attempt themselves; anything else thrown
+    /// between reserving and settling gives the attempt back.
+    static func isRefusal(_ error: CitadelError) -> Bool {
+        [.invalidCredentials, .invalidMFACode, .wrongPassword, .accountLocked, .invalidToken].contains(error.code)
+    }
+
+    private func checkLogin(
+        credentials: Credentials?, email: EmailAddress?, attemptID: UUID, reservation: AttemptReservation, password: Secret<String>,
+        origin: RequestOrigin, now: Date
+    ) async throws -> LoginResult {
         let usable = credentials.flatMap { $0.account.status == .active && reservation == .reserved ? $0 : nil }
         // The hash is checked whatever the account's state, so every refusal
         // costs the same time as a wrong password for a real account.
@@ -170,7 +195,14 @@ public struct IdentityService: Sendable {
             try await refusedAsLocked(reservation, account: account, action: "auth.login_mfa", origin: origin)
             throw CitadelError.invalidMFACode
         }
-        guard let method = try await checkSecondFactor(code, account: account, origin: origin, now: now) else {
+        let method: String?
+        do {
+            method = try await checkSecondFactor(code, account: account, origin: origin, now: now)
+        } catch {
+            try? await store.releaseAttempt(accountID: account.id)
+            throw error
+        }
+        guard let method else {
             try await failedAttempt(account, reason: "bad_mfa_code", action: "auth.login_mfa", origin: origin, now: now)
             throw CitadelError.invalidMFACode
         }
@@ -220,7 +252,15 @@ public struct IdentityService: Sendable {
             try await refusedAsLocked(reservation, account: account, action: action, origin: origin)
             throw CitadelError.accountLocked
         }
-        guard try await check() else {
+        let passed: Bool
+        do {
+            passed = try await check()
+        } catch {
+            // Overload or a failed read is not a wrong guess.
+            try? await store.releaseAttempt(accountID: account.id)
+            throw error
+        }
+        guard passed else {
             try await failedAttempt(account, reason: reason, action: action, origin: origin, now: now)
             return false
         }

@@ -256,7 +256,7 @@ public final class ExecutionWorkerPool: Sendable {
             outcome?.verdict = Verdict.timeLimitExceeded(.cpu).name
             failure = "the job's budget of \(settings.jobBudget.cpuMilliseconds) ms CPU and \(settings.jobBudget.wallMilliseconds) ms wall over all stages was used up"
         }
-        await finish(job, token: token, status: status, outcome: outcome, reason: failure)
+        await finish(job, token: token, status: status, outcome: outcome, reason: failure, chargedCPU: control.cpuMillisecondsSoFar)
     }
 
     /// Compares each case's output and picks the overall verdict.
@@ -296,12 +296,16 @@ public final class ExecutionWorkerPool: Sendable {
         return outcome
     }
 
-    private func finish(_ job: ExecutionJob, token: String, status: ExecutionStatus, outcome: ExecutionOutcome?, reason: String?) async {
+    private func finish(
+        _ job: ExecutionJob, token: String, status: ExecutionStatus, outcome: ExecutionOutcome?, reason: String?, chargedCPU: Int = 0
+    ) async {
         let target = job.id.uuidString.lowercased()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let result = outcome.flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }
-        let cpu = outcome?.cpuMilliseconds ?? 0
+        // Never less than what was charged while it ran (a stage whose result
+        // was lost still used its CPU).
+        let cpu = max(outcome?.cpuMilliseconds ?? 0, chargedCPU)
         do {
             let stored = try await store.finish(
                 id: job.id, token: token, status: status, result: result, verdict: outcome?.verdict, failureReason: reason,

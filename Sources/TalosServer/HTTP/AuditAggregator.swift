@@ -45,7 +45,10 @@ final class AuditAggregator: Service, Sendable {
     func note(actor: String, action: String, target: String, outcome: AuditOutcome, sourceIP: String, requestID: String?) {
         let now = Date()
         tallies.withLock { tallies in
-            var key = Key(actor: actor, action: action, target: String(target.prefix(200)), outcome: outcome, sourceIP: sourceIP)
+            // Sources are keyed as the rate limiter keys them (IPv6 by /64), so
+            // rotating addresses inside one prefix cannot flood the keys.
+            let source = ClientAddress.bucketKey(sourceIP)
+            var key = Key(actor: actor, action: action, target: String(target.prefix(200)), outcome: outcome, sourceIP: source)
             if tallies[key] == nil, tallies.count >= maximumKeys {
                 key = Key(actor: "*", action: action, target: "*", outcome: outcome, sourceIP: "*")
             }

@@ -17,13 +17,14 @@ public struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     let onRefused: @Sendable (_ count: Int, _ lastPeer: SocketAddress?) -> Void
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        guard connections.admit() else {
+        let client = ClientAddress.bucketKey(channel.remoteAddress?.ipAddress ?? "unknown")
+        guard connections.admit(client: client) else {
             if let count = connections.noteRefusal() { onRefused(count, channel.remoteAddress) }
             channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(ConnectionLimitReached())
         }
         let connections = connections
-        channel.closeFuture.whenComplete { _ in connections.leave() }
+        channel.closeFuture.whenComplete { _ in connections.leave(client: client) }
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(
                 SlowClientHandler(requestTimeout: requestTimeout, onTimeout: onTimeout), position: .first
@@ -40,38 +41,54 @@ public struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
 
 struct ConnectionLimitReached: Error {}
 
-/// Counts open connections against the server-wide limit, and refusals so
-/// that a flood is reported once per window rather than once per connection.
+/// Counts open connections against the server-wide limit and a per-client
+/// limit (IPv4 address, IPv6 /64), so one client cannot take every place,
+/// and counts refusals so that a flood is reported once per window rather
+/// than once per connection.
 public final class ConnectionCounter: Sendable {
     private struct Refusals {
         var count = 0
         var lastReport: ContinuousClock.Instant?
     }
 
+    private struct Open {
+        var total = 0
+        var byClient: [String: Int] = [:]
+    }
+
     let maximum: Int
+    let maximumPerClient: Int
+    /// Trusted proxies carry many clients' connections: only the total applies to them.
+    let proxies: Set<String>
     let reportWindow: Duration
-    private let open = Atomic<Int>(0)
+    private let open = Mutex(Open())
     private let refusals = Mutex(Refusals())
 
-    init(maximum: Int, reportWindow: Duration = .seconds(10)) {
+    init(maximum: Int, maximumPerClient: Int, proxies: Set<String> = [], reportWindow: Duration = .seconds(10)) {
         self.maximum = maximum
+        self.maximumPerClient = maximumPerClient
+        self.proxies = Set(proxies.map { ClientAddress.bucketKey($0) })
         self.reportWindow = reportWindow
     }
 
-    var current: Int { open.load(ordering: .relaxed) }
+    var current: Int { open.withLock { $0.total } }
 
-    /// Takes a place if one is free.
-    func admit() -> Bool {
-        let now = open.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
-        guard now <= maximum else {
-            open.wrappingSubtract(1, ordering: .acquiringAndReleasing)
-            return false
+    /// Takes a place if one is free, in all and for `client`.
+    func admit(client: String) -> Bool {
+        open.withLock { open in
+            guard open.total < maximum, proxies.contains(client) || open.byClient[client, default: 0] < maximumPerClient else { return false }
+            open.total += 1
+            open.byClient[client, default: 0] += 1
+            return true
         }
-        return true
     }
 
-    func leave() {
-        open.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+    func leave(client: String) {
+        open.withLock { open in
+            open.total -= 1
+            let left = open.byClient[client, default: 1] - 1
+            open.byClient[client] = left > 0 ? left : nil
+        }
     }
 
     /// Counts a refusal; the number to report when a window has passed.

@@ -50,8 +50,10 @@ struct RequestTrackingMiddleware: RouterMiddleware {
         var response: Response
         var failure: String?
         var rateLimited = false
+        var diskRefused = false
         do {
             if Self.writes(request), let shortage = disk.shortage() {
+                diskRefused = true
                 logger.critical("refusing work: low on disk space", metadata: ["path": .string(shortage.path), "free_bytes": "\(shortage.freeBytes)"])
                 throw Problem.insufficientStorage
             }
@@ -86,7 +88,9 @@ struct RequestTrackingMiddleware: RouterMiddleware {
         do {
             if rateLimited {
                 // Counted, with the refusal, by the rate limiter's aggregated record.
-            } else if Self.isProbe(route), response.status.code < 400 {
+            } else if Self.isProbe(route) || diskRefused {
+                // Probes (ready or not) and refusals while the disk is short
+                // are counted, not written one by one.
                 aggregator.note(
                     actor: event.actor, action: event.action, target: event.target, outcome: event.outcome, sourceIP: context.clientIP,
                     requestID: context.requestID.value
@@ -117,7 +121,7 @@ struct RequestTrackingMiddleware: RouterMiddleware {
     }
 
     /// Liveness and readiness probes, which load balancers send every few
-    /// seconds: audited in aggregate while they succeed.
+    /// seconds: audited in aggregate.
     static func isProbe(_ route: String) -> Bool {
         route == "/healthz" || route == "/readyz"
     }

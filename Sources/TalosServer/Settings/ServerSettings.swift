@@ -114,6 +114,9 @@ public struct ServerSettings: Sendable {
         settings.limits.maxURLBytes = config.int(forKey: "http.max_url_bytes", default: limits.maxURLBytes)
         settings.limits.idleTimeoutSeconds = config.int(forKey: "http.idle_timeout_seconds", default: limits.idleTimeoutSeconds)
         settings.limits.maxConnections = config.int(forKey: "http.max_connections", default: limits.maxConnections)
+        settings.limits.maxConnectionsPerClient = config.int(
+            forKey: "http.max_connections_per_client", default: limits.maxConnectionsPerClient
+        )
         settings.limits.maxStreams = config.int(forKey: "http.max_streams", default: limits.maxStreams)
         settings.limits.maxStreamsPerPrincipal = config.int(forKey: "http.max_streams_per_principal", default: limits.maxStreamsPerPrincipal)
         settings.limits.requestTimeoutSeconds = config.int(
@@ -208,7 +211,7 @@ public struct ServerSettings: Sendable {
         guard limits.maxBodyBytes > 0, limits.maxHeaderBytes >= 1024, limits.maxURLBytes >= 256 else {
             throw ServerError.invalidConfiguration("http limits are too small")
         }
-        guard limits.maxConnections >= 1, limits.maxStreams >= 1, limits.maxStreamsPerPrincipal >= 1,
+        guard limits.maxConnections >= 1, limits.maxConnectionsPerClient >= 1, limits.maxStreams >= 1, limits.maxStreamsPerPrincipal >= 1,
             limits.maxStreamsPerPrincipal <= limits.maxStreams
         else {
             throw ServerError.invalidConfiguration("http.max_connections, http.max_streams and http.max_streams_per_principal must be at least 1")
@@ -286,6 +289,9 @@ public struct HTTPLimits: Sendable {
     /// Open connections the server accepts at once; past it a new one is
     /// closed at once (and audited), so a flood cannot exhaust descriptors.
     public var maxConnections = 1024
+    /// Open connections from one client (IPv4 address or IPv6 /64); trusted
+    /// proxies, which carry many clients, count only toward the total.
+    public var maxConnectionsPerClient = 64
     /// Open server-sent-event streams, in all and per account.
     public var maxStreams = 256
     public var maxStreamsPerPrincipal = 4

@@ -85,6 +85,57 @@ struct IdentityHardeningTests {
         }
     }
 
+    @Test("a sign-in turned away by load (503) is no strike: floods cannot lock real users out", arguments: [DatabaseKind.sqlite])
+    func overloadIsNoStrike(_ kind: DatabaseKind) async throws {
+        let clock = TestClock()
+        try await TestServer.run(
+            kind,
+            configure: {
+                IdentityClient.configure(&$0)
+                $0.citadel.hashingConcurrency = 1
+                $0.citadel.hashingMaximumWait = .milliseconds(1)
+            },
+            clock: clock
+        ) { server in
+            let api = IdentityClient(server: server, clock: clock)
+            let boss = try await api.superAdmin()
+            let victim = try await api.invited("victim@example.com", role: .owner, by: boss)
+            // Someone keeps the hashing gate busy with sign-ins for unknown emails.
+            let flood = Task {
+                for index in 0..<400 where !Task.isCancelled {
+                    _ = try? await api.call(.post, "/v1/auth/login", json: ["email": "nobody\(index)@example.com", "password": "Flood-\(index)-Aa1!"])
+                }
+            }
+            let floods = (0..<4).map { _ in
+                Task {
+                    for index in 0..<400 where !Task.isCancelled {
+                        _ = try? await api.call(.post, "/v1/auth/login", json: ["email": "x\(index)@example.com", "password": "Flood-\(index)-Aa1!"])
+                    }
+                }
+            }
+            var turnedAway = 0
+            for _ in 0..<40 where turnedAway < 6 {
+                let answer = try await api.call(.post, "/v1/auth/login", json: ["email": victim.email, "password": victim.password])
+                if answer.status == .serviceUnavailable { turnedAway += 1 }
+            }
+            flood.cancel()
+            floods.forEach { $0.cancel() }
+            _ = await flood.result
+            for task in floods { _ = await task.result }
+            try #require(turnedAway >= 5, "the flood must turn the victim away at least five times: \(turnedAway)")
+            let bossID = try #require(UUID(uuidString: victim.id))
+            let stored = try await SQLAccountRepository(database: server.runtime.database).credentials(id: bossID)
+            #expect(stored?.lockedUntil == nil, "no lock from load")
+            // Once the flood's last requests are through, the victim signs in.
+            var after = try await api.signIn(victim)
+            for _ in 0..<200 where after.status == .serviceUnavailable {
+                try await Task.sleep(for: .milliseconds(50))
+                after = try await api.signIn(victim)
+            }
+            #expect(after.status == .ok, "the victim still signs in: \(after.text)")
+        }
+    }
+
     @Test("password change: step-up, strict rate limit, counted toward the lock, refused while locked", arguments: DatabaseKind.available)
     func passwordChangeOracle(_ kind: DatabaseKind) async throws {
         let clock = TestClock()
