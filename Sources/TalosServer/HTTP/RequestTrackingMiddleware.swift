@@ -88,9 +88,10 @@ struct RequestTrackingMiddleware: RouterMiddleware {
         do {
             if rateLimited {
                 // Counted, with the refusal, by the rate limiter's aggregated record.
-            } else if Self.isProbe(route) || diskRefused {
+            } else if (Self.isProbe(route) && (response.status.code < 400 || response.status == .serviceUnavailable)) || diskRefused {
                 // Probes (ready or not) and refusals while the disk is short
-                // are counted, not written one by one.
+                // are counted, not written one by one; a malformed probe
+                // (oversized header or URL) is hostile and recorded alone.
                 aggregator.note(
                     actor: event.actor, action: event.action, target: event.target, outcome: event.outcome, sourceIP: context.clientIP,
                     requestID: context.requestID.value
@@ -121,7 +122,7 @@ struct RequestTrackingMiddleware: RouterMiddleware {
     }
 
     /// Liveness and readiness probes, which load balancers send every few
-    /// seconds: audited in aggregate.
+    /// seconds: audited in aggregate while they answer (ready or not).
     static func isProbe(_ route: String) -> Bool {
         route == "/healthz" || route == "/readyz"
     }
