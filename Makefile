@@ -12,10 +12,13 @@ run: deps build
 test: test-deps
 	scripts/test.sh
 
-## schemathesis against /openapi.json with EXAMPLES examples per operation, role and database.
+## schemathesis against /openapi.json with EXAMPLES examples per operation, role and
+## database, then every libFuzzer target for FUZZ_SECONDS each.
 EXAMPLES ?= 200
+FUZZ_SECONDS ?= 600
 fuzz: test-deps
 	SCHEMA_FUZZ_EXAMPLES=$(EXAMPLES) scripts/test.sh --filter SchemaFuzzTests
+	scripts/fuzz-parsers.sh $(FUZZ_SECONDS)
 
 build:
 	swift build

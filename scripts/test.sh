@@ -56,4 +56,6 @@ else
   swift test --skip-build --skip ForgeTests --skip SchemaFuzzTests
   swift test --skip-build --filter ForgeTests
   swift test --skip-build --filter SchemaFuzzTests
+  # libFuzzer on the parsers that take hostile bytes, a fixed short time each.
+  scripts/fuzz-parsers.sh 15
 fi
