@@ -169,7 +169,9 @@ struct ForgeSandboxTests {
         async let second = engine.execute(ExecutionRequest(language: "python", files: [sleeper], stdin: [], limits: LimitRequest(wallMilliseconds: 60_000)))
         var uids = Set<Int>()
         for _ in 0..<600 where uids.count < 2 {
-            for pid in TestSandbox.boxProcesses() {
+            // Only this engine's boxes: other suites run boxes at the same time.
+            for pid in TestSandbox.boxProcesses()
+            where (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8))?.contains("/talos/test-users/") == true {
                 if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
                     let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
                     let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int($0) })
