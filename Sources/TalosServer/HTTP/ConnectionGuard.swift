@@ -51,17 +51,12 @@ public final class ConnectionCounter: Sendable {
         var lastReport: ContinuousClock.Instant?
     }
 
-    private struct Open {
-        var total = 0
-        var byClient: [String: Int] = [:]
-    }
-
     let maximum: Int
     let maximumPerClient: Int
     /// Trusted proxies carry many clients' connections: only the total applies to them.
     let proxies: Set<String>
     let reportWindow: Duration
-    private let open = Mutex(Open())
+    private let open: Mutex<CappedCounts>
     private let refusals = Mutex(Refusals())
 
     init(maximum: Int, maximumPerClient: Int, proxies: Set<String> = [], reportWindow: Duration = .seconds(10)) {
@@ -69,26 +64,18 @@ public final class ConnectionCounter: Sendable {
         self.maximumPerClient = maximumPerClient
         self.proxies = Set(proxies.map { ClientAddress.bucketKey($0) })
         self.reportWindow = reportWindow
+        open = Mutex(CappedCounts(maximumTotal: maximum, maximumPerKey: maximumPerClient))
     }
 
     var current: Int { open.withLock { $0.total } }
 
     /// Takes a place if one is free, in all and for `client`.
     func admit(client: String) -> Bool {
-        open.withLock { open in
-            guard open.total < maximum, proxies.contains(client) || open.byClient[client, default: 0] < maximumPerClient else { return false }
-            open.total += 1
-            open.byClient[client, default: 0] += 1
-            return true
-        }
+        open.withLock { $0.take(client, capKey: !proxies.contains(client)) == nil }
     }
 
     func leave(client: String) {
-        open.withLock { open in
-            open.total -= 1
-            let left = open.byClient[client, default: 1] - 1
-            open.byClient[client] = left > 0 ? left : nil
-        }
+        open.withLock { $0.give(client) }
     }
 
     /// Counts a refusal; the number to report when a window has passed.

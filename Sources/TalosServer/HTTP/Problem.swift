@@ -107,11 +107,14 @@ extension Problem {
         )
     }
 
+    /// The type of a rate limiter's refusal.
+    static let rateLimitedType = "rate-limited"
+
     public static func tooManyRequests(retryAfterSeconds: Int) -> Problem {
         var headers = HTTPFields()
         headers[.retryAfter] = String(retryAfterSeconds)
         return Problem(
-            status: .tooManyRequests, type: "rate-limited", title: "Too many requests",
+            status: .tooManyRequests, type: rateLimitedType, title: "Too many requests",
             detail: "Retry after \(retryAfterSeconds) seconds.", headers: headers
         )
     }

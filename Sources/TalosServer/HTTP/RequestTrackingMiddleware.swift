@@ -60,7 +60,7 @@ struct RequestTrackingMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             let problem = Problem.from(error)
-            rateLimited = problem.type == Problem.tooManyRequests(retryAfterSeconds: 1).type
+            rateLimited = problem.type == "urn:talos:problem:" + Problem.rateLimitedType
             if problem.status == .internalServerError {
                 failure = String(describing: type(of: error))
             }

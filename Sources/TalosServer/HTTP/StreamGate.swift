@@ -30,39 +30,27 @@ final class StreamGate: Sendable {
         case refused(cap: String)
     }
 
-    private struct Counts {
-        var total = 0
-        var byPrincipal: [String: Int] = [:]
-    }
-
     let maximumTotal: Int
     let maximumPerPrincipal: Int
-    private let counts = Mutex(Counts())
+    private let counts: Mutex<CappedCounts>
 
     init(maximumTotal: Int, maximumPerPrincipal: Int) {
         self.maximumTotal = maximumTotal
         self.maximumPerPrincipal = maximumPerPrincipal
+        counts = Mutex(CappedCounts(maximumTotal: maximumTotal, maximumPerKey: maximumPerPrincipal))
     }
 
     func enter(_ principal: String) -> Admission {
-        let refusal: String? = counts.withLock { counts in
-            if counts.total >= maximumTotal { return "http.max_streams" }
-            if counts.byPrincipal[principal, default: 0] >= maximumPerPrincipal { return "http.max_streams_per_principal" }
-            counts.total += 1
-            counts.byPrincipal[principal, default: 0] += 1
-            return nil
+        switch counts.withLock({ $0.take(principal) }) {
+        case .total: return .refused(cap: "http.max_streams")
+        case .perKey: return .refused(cap: "http.max_streams_per_principal")
+        case nil: return .admitted(Ticket(gate: self, principal: principal))
         }
-        if let refusal { return .refused(cap: refusal) }
-        return .admitted(Ticket(gate: self, principal: principal))
     }
 
     var open: Int { counts.withLock { $0.total } }
 
     fileprivate func leave(_ principal: String) {
-        counts.withLock { counts in
-            counts.total -= 1
-            let left = counts.byPrincipal[principal, default: 1] - 1
-            counts.byPrincipal[principal] = left > 0 ? left : nil
-        }
+        counts.withLock { $0.give(principal) }
     }
 }
