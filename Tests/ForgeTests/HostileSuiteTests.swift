@@ -174,7 +174,9 @@ struct ForgeSandboxTests {
             where (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8))?.contains("/talos/test-users/") == true {
                 if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
                     let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
-                    let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int($0) })
+                    let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int($0) }),
+                    // Only the box's own user: crun's setup runs briefly as the range's root.
+                    (uid - BoxBundle.firstHostID) % BoxBundle.idRangeSize == BoxBundle.boxUser
                 {
                     uids.insert(uid)
                 }
