@@ -37,6 +37,7 @@ struct BoxBundle {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o711])
         try FileManager.default.createDirectory(atPath: bundle.rootfs, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         try FileManager.default.createDirectory(atPath: bundle.sources, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        try bundle.mirrorMergedDirectories()
         return bundle
     }
 
@@ -74,6 +75,18 @@ struct BoxBundle {
             mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options)
         }
         return path
+    }
+
+    /// Where the host's `/lib` and `/lib64` are links into `/usr` (a merged
+    /// `/usr`), the box's are too: linker scripts and ELF interpreters name
+    /// `/lib/…` and `/lib64/…`, and the libraries are mounted under `/usr`.
+    func mirrorMergedDirectories() throws {
+        for name in ["lib", "lib64"] {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/" + name),
+                target.hasPrefix("usr/"), !target.split(separator: "/").contains("..")
+            else { continue }
+            try FileManager.default.createSymbolicLink(atPath: rootfs + "/" + name, withDestinationPath: target)
+        }
     }
 
     /// Creates the mount points: crun, as the mapped root, cannot create

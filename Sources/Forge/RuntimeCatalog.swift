@@ -23,6 +23,10 @@ public struct StageSpec: Sendable, Codable, Equatable {
     public var mounts: [ToolchainMount]
     /// Defaults for this stage, lower or higher than the engine's.
     public var limits: LimitRequest?
+    /// What this stage's native linker is asked to link besides the
+    /// program (`-lc`, `Scrt1.o`, …): the engine mounts what these resolve
+    /// to, and the run stage after it the shared objects among them.
+    public var link: [String]?
 }
 
 /// One language the Forge can run.
@@ -51,9 +55,33 @@ public struct Runtime: Sendable, Codable, Equatable {
 /// The runtimes catalog: a data file (`runtimes.json`, shipped with Forge),
 /// replaceable by an operator's file.
 public struct RuntimeCatalog: Sendable, Codable, Equatable {
-    /// Shared libraries and the dynamic loader every dynamically linked box needs.
+    /// Where the loader and the linker look for libraries, in order. Each
+    /// stage mounts only the files it needs from these, computed from its
+    /// toolchain (`RuntimeLibraries`), never the directories themselves.
+    public var libraryPath: [String]
+    /// Extra mounts every box gets; none by default.
     public var libraries: [ToolchainMount]
     public var runtimes: [Runtime]
+
+    public static let defaultLibraryPath = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
+
+    enum CodingKeys: String, CodingKey {
+        case libraries, runtimes
+        case libraryPath = "library_path"
+    }
+
+    public init(libraryPath: [String] = defaultLibraryPath, libraries: [ToolchainMount] = [], runtimes: [Runtime]) {
+        self.libraryPath = libraryPath
+        self.libraries = libraries
+        self.runtimes = runtimes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        libraryPath = try container.decodeIfPresent([String].self, forKey: .libraryPath) ?? Self.defaultLibraryPath
+        libraries = try container.decodeIfPresent([ToolchainMount].self, forKey: .libraries) ?? []
+        runtimes = try container.decode([Runtime].self, forKey: .runtimes)
+    }
 
     public func runtime(for language: String) throws -> Runtime {
         guard let runtime = runtimes.first(where: { $0.language == language }) else {
@@ -71,6 +99,9 @@ public struct RuntimeCatalog: Sendable, Codable, Equatable {
         } catch {
             throw ForgeError.invalidCatalog("not a valid catalog document")
         }
+        guard catalog.libraryPath.allSatisfy(isNormalAbsolute) else {
+            throw ForgeError.invalidCatalog("every library_path entry must be an absolute path")
+        }
         var seen = Set<String>()
         for runtime in catalog.runtimes {
             guard seen.insert(runtime.language).inserted else {
@@ -78,8 +109,7 @@ public struct RuntimeCatalog: Sendable, Codable, Equatable {
             }
             let stages = [runtime.run] + (runtime.compile.map { [$0] } ?? [])
             for mount in catalog.libraries + stages.flatMap(\.mounts) {
-                guard mount.source.hasPrefix("/"), mount.destination.hasPrefix("/"),
-                    !mount.destination.split(separator: "/").contains(".."),
+                guard mount.source.hasPrefix("/"), isNormalAbsolute(mount.destination),
                     !["/box", "/tmp", "/src", "/proc", "/dev", "/.talos"].contains(where: {
                         mount.destination == $0 || mount.destination.hasPrefix($0 + "/")
                     })
@@ -87,11 +117,24 @@ public struct RuntimeCatalog: Sendable, Codable, Equatable {
                     throw ForgeError.invalidCatalog("mount \(mount.destination) is not allowed")
                 }
             }
+            // Link inputs are names the linker resolves, never paths.
+            let linkName = #/^(-l)?[A-Za-z0-9_+.-]{1,128}$/#
+            guard stages.flatMap({ $0.link ?? [] }).allSatisfy({ $0.wholeMatch(of: linkName) != nil && !$0.contains("..") }) else {
+                throw ForgeError.invalidCatalog("\(runtime.language) has a link input that is not a library or file name")
+            }
             guard stages.allSatisfy({ !$0.argv.isEmpty }) else {
                 throw ForgeError.invalidCatalog("\(runtime.language) has an empty command")
             }
         }
         return catalog
+    }
+
+    /// `/a/b` with no empty, `.` or `..` component, so comparing prefixes
+    /// compares places: `//box` and `/./box` are `/box`.
+    static func isNormalAbsolute(_ path: String) -> Bool {
+        let components = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard components.count >= 2, components[0].isEmpty else { return false }
+        return components.dropFirst().allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
     }
 
     /// The catalog shipped with Talos.

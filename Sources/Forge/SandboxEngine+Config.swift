@@ -13,7 +13,8 @@ extension SandboxEngine {
     /// default-deny seccomp profile and cgroup limits.
     func boxConfig(
         runtime: Runtime, spec: StageSpec, files: [SourceFile], arguments: [String], limits: SandboxLimits,
-        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, cgroupPath: String, hostIDBase: Int
+        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, cgroupPath: String, hostIDBase: Int,
+        libraries: [ToolchainMount]
     ) throws -> BoxConfig {
         let entry = "/src/" + files[0].name
         let sources = files.filter { $0.name.hasSuffix("." + runtime.fileExtension) }.map { "/src/" + $0.name }
@@ -47,7 +48,7 @@ extension SandboxEngine {
             mounts.append(["destination": "/etc/" + name, "type": "bind", "source": etcDirectory + "/" + name, "options": readOnly])
             points.append(("/etc/" + name, true))
         }
-        for mount in catalog.libraries + spec.mounts {
+        for mount in catalog.libraries + libraries + spec.mounts {
             mounts.append(["destination": mount.destination, "type": "bind", "source": mount.source, "options": readOnly])
             points.append((mount.destination, mount.file ?? false))
         }

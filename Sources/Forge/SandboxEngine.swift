@@ -129,6 +129,8 @@ public final class SandboxEngine: Sendable {
     let audit: AuditLog?
     let logger: Logger
     private let slots: AsyncSlots
+    /// What each stage mounts from the host's library directories.
+    let libraries: RuntimeLibraries
     private let counter = Atomic<Int>(0)
 
     /// Prepares the directories and reaps whatever a previous engine with the
@@ -141,6 +143,7 @@ public final class SandboxEngine: Sendable {
         self.cgroups = CgroupLocator.detect()
         if let problem = cgroups.cpuAccountingProblem() { throw ForgeError.sandboxUnavailable(problem) }
         self.slots = AsyncSlots(count: min(BoxBundle.maximumSlots, max(1, configuration.maximumConcurrentRuns)))
+        self.libraries = RuntimeLibraries.cached(catalog: catalog)
         guard let url = Bundle.module.url(forResource: "seccomp", withExtension: "json"),
             let data = try? Data(contentsOf: url),
             var profile = try JSONSerialization.jsonObject(with: data) as? [String: Any]
@@ -370,7 +373,8 @@ public final class SandboxEngine: Sendable {
             let cgroupPath = cgroups.boxPath(engine: configuration.engineID, box: id)
             let config = try boxConfig(
                 runtime: runtime, spec: spec, files: files, arguments: arguments, limits: limits, bundle: created,
-                outputMount: outputMount, outputDirectory: output, cgroupPath: cgroupPath, hostIDBase: hostIDBase
+                outputMount: outputMount, outputDirectory: output, cgroupPath: cgroupPath, hostIDBase: hostIDBase,
+                libraries: libraries.mounts(language: runtime.language, compile: isCompile)
             )
             try created.writeConfig(config.json)
             try created.makeMountPoints(config.mountPoints)
