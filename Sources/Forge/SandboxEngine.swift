@@ -59,43 +59,6 @@ public struct ExecutionRequest: Sendable {
     }
 }
 
-/// What happened in one stage.
-public struct StageResult: Sendable, Codable, Equatable {
-    public var stage: String
-    public var verdict: Verdict
-    /// For `time_limit_exceeded`: `cpu` or `wall`.
-    public var timeLimit: Verdict.TimeLimit?
-    public var exitCode: Int32?
-    public var signal: Int32?
-    public var stdout: String
-    public var stderr: String
-    public var stdoutTruncated: Bool
-    public var stderrTruncated: Bool
-    public var cpuMilliseconds: Int
-    public var wallMilliseconds: Int
-    public var peakMemoryBytes: UInt64
-
-    enum CodingKeys: String, CodingKey {
-        case stage, verdict, signal, stdout, stderr
-        case timeLimit = "time_limit"
-        case exitCode = "exit_code"
-        case stdoutTruncated = "stdout_truncated"
-        case stderrTruncated = "stderr_truncated"
-        case cpuMilliseconds = "cpu_ms"
-        case wallMilliseconds = "wall_ms"
-        case peakMemoryBytes = "peak_memory_bytes"
-    }
-}
-
-/// The outcome of a whole execution: the verdict of the last stage that ran.
-public struct ExecutionResult: Sendable, Codable, Equatable {
-    public var language: String
-    public var version: String
-    public var verdict: Verdict
-    public var compile: StageResult?
-    public var run: StageResult?
-}
-
 /// One run of a compiled program: its name in results and events, and its stdin.
 public struct RunInput: Sendable {
     public var stage: String

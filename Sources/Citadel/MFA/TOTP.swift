@@ -55,37 +55,3 @@ public struct TOTP: Sendable {
             + "&algorithm=SHA1&digits=\(digits)&period=\(period)"
     }
 }
-
-/// RFC 4648 base32 without padding, as authenticator apps expect.
-public enum Base32 {
-    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
-
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var output: [UInt8] = []
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in bytes {
-            buffer = (buffer << 8) | UInt32(byte)
-            bits += 8
-            while bits >= 5 {
-                output.append(alphabet[Int((buffer >> UInt32(bits - 5)) & 0x1f)])
-                bits -= 5
-            }
-        }
-        if bits > 0 { output.append(alphabet[Int((buffer << UInt32(5 - bits)) & 0x1f)]) }
-        return String(decoding: output, as: UTF8.self)
-    }
-}
-
-/// Comparison whose time depends only on the lengths.
-public enum ConstantTime {
-    public static func equal(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count)
-        for index in 0..<max(lhs.count, rhs.count) {
-            let left = index < lhs.count ? lhs[index] : 0
-            let right = index < rhs.count ? rhs[index] : 0
-            difference |= left ^ right
-        }
-        return difference == 0 && lhs.count == rhs.count
-    }
-}

@@ -55,7 +55,7 @@ extension IdentityService {
             throw CitadelError.invalidMFACode
         }
         try await record("mfa.enable", actor: principal.actor, target: principal.actor, .success, origin, ["recovery_codes": String(codes.count)])
-        return codes.map { Secret(Self.format(recoveryCode: $0)) }
+        return codes.map { Secret(SecondFactorCode.format(recoveryCode: $0)) }
     }
 
     /// Turns TOTP off; needs the password and a current code.
@@ -80,8 +80,10 @@ extension IdentityService {
     /// Checks a TOTP code (each time step accepted once) or a recovery code
     /// (each accepted once); the `amr` value of the method that matched, or nil.
     func checkSecondFactor(_ code: Secret<String>, account: Account, origin: RequestOrigin, now: Date) async throws -> String? {
-        let text = code.unsafeValue.filter { !$0.isWhitespace }
-        if text.count == TOTP.digits, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) {
+        switch SecondFactorCode(code.unsafeValue) {
+        case .unusable:
+            return nil
+        case .totp(let text):
             guard let credential = try await store.totp(accountID: account.id), credential.confirmedAt != nil else { return nil }
             let secret = try totpSealer.open(credential.sealedSecret, boundTo: Self.text(account.id))
             guard let step = TOTP(secret: secret).matchingStep(text, at: now) else { return nil }
@@ -90,14 +92,13 @@ extension IdentityService {
                 return nil
             }
             return "otp"
+        case .recovery(let normalized):
+            guard
+                try await store.useRecoveryCode(
+                    accountID: account.id, hash: codeSealer.mac(normalized), now: Timestamp.string(from: now)
+                )
+            else { return nil }
         }
-        let normalized = Self.normalize(recoveryCode: text)
-        guard normalized.count == 16 else { return nil }
-        guard
-            try await store.useRecoveryCode(
-                accountID: account.id, hash: codeSealer.mac(normalized), now: Timestamp.string(from: now)
-            )
-        else { return nil }
         try await record("mfa.recovery_code_used", account: account, .success, origin)
         return "rc"
     }
@@ -107,15 +108,5 @@ extension IdentityService {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<10).map { _ in UInt8.random(in: 0...255, using: &generator) }
         return Base32.encode(bytes).lowercased()
-    }
-
-    static func format(recoveryCode: String) -> String {
-        let characters = Array(recoveryCode)
-        return stride(from: 0, to: characters.count, by: 4).map { String(characters[$0..<min($0 + 4, characters.count)]) }
-            .joined(separator: "-")
-    }
-
-    static func normalize(recoveryCode: String) -> String {
-        recoveryCode.lowercased().filter { $0 != "-" }
     }
 }

@@ -12,10 +12,6 @@ struct AdminController {
         let next: String?
     }
 
-    struct RoleRequest: Decodable {
-        let role: String
-    }
-
     func register(on routes: DeclaredRoutes) {
         routes.on(.get, "/v1/admin/users", .authenticated(.usersRead)) { request, _ -> UsersResponse in
             let text = request.uri.queryParameters["limit"].map(String.init)

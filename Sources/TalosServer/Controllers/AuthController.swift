@@ -6,30 +6,6 @@ import TalosCore
 struct AuthController {
     let identity: IdentityService
 
-    struct LoginRequest: Decodable {
-        let email: String
-        let password: String
-    }
-
-    struct MFALoginRequest: Decodable {
-        let mfa_token: String
-        let code: String
-    }
-
-    struct RefreshRequest: Decodable {
-        let refresh_token: String
-    }
-
-    struct AcceptRequest: Decodable {
-        let token: String
-        let password: String
-    }
-
-    struct InviteRequest: Decodable {
-        let email: String
-        let role: String
-    }
-
     struct InvitationResponse: ResponseEncodable {
         let email: String
         let role: String

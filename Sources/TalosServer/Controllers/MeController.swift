@@ -29,22 +29,8 @@ struct MeController {
         let otpauth_uri: String
     }
 
-    struct CodeRequest: Decodable {
-        let code: String
-    }
-
     struct RecoveryCodesResponse: ResponseEncodable {
         let recovery_codes: [String]
-    }
-
-    struct DisableRequest: Decodable {
-        let password: String
-        let code: String
-    }
-
-    struct PasswordRequest: Decodable {
-        let current_password: String
-        let new_password: String
     }
 
     func register(on routes: DeclaredRoutes) {

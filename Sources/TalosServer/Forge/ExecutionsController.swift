@@ -12,50 +12,10 @@ struct ExecutionsController {
     let sessions: SessionWatch
     let streams: StreamGate
 
-    struct FileInput: Decodable {
-        let name: String?
-        let content: String
-        let encoding: String?
-    }
-
-    struct TestInput: Decodable {
-        let stdin: String?
-        let expected_stdout: String
-    }
-
-    /// `wait`: `true` waits up to the configured maximum, a number waits that many seconds.
-    enum WaitInput: Decodable {
-        case flag(Bool)
-        case seconds(Int)
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let flag = try? container.decode(Bool.self) {
-                self = .flag(flag)
-            } else {
-                self = .seconds(try container.decode(Int.self))
-            }
-        }
-    }
-
-    struct SubmitRequest: Decodable {
-        let language: String
-        let version: String?
-        let source: String?
-        let files: [FileInput]?
-        let stdin: String?
-        let args: [String]?
-        let limits: LimitRequest?
-        let compile_limits: LimitRequest?
-        let tests: [TestInput]?
-        let compare: String?
-        let wait: WaitInput?
-    }
-
     func register(on routes: DeclaredRoutes) {
         let run = RouteAccess.authenticated(.executionsRun)
         routes.on(.post, "/v1/executions", run) { request, context -> Response in
-            let body = try await request.decode(as: SubmitRequest.self, context: context)
+            let body = try await request.decode(as: ExecutionSubmitRequest.self, context: context)
             let caller = try Self.caller(context)
             let waitSeconds = try waitSeconds(body.wait)
             let spec = try Self.spec(from: body)
@@ -88,11 +48,11 @@ struct ExecutionsController {
                 limit = value
             }
             if let cursor = query["cursor"] {
-                guard let decoded = Self.decodeCursor(String(cursor)) else { throw Problem.badRequest("cursor is invalid.") }
+                guard let decoded = ExecutionCursor.decode(String(cursor)) else { throw Problem.badRequest("cursor is invalid.") }
                 filter.before = decoded
             }
             let jobs = try await Self.mapped { try await execution.jobs(for: caller, filter: filter, limit: limit) }
-            let next = jobs.count == limit ? jobs.last.map { Self.encodeCursor($0) } : nil
+            let next = jobs.count == limit ? jobs.last.map { ExecutionCursor.encode(createdAt: $0.createdAt, id: $0.id) } : nil
             return try Self.json(ExecutionList(items: jobs.map(ExecutionSummary.init), next_cursor: next), status: .ok, location: nil)
         }
         routes.on(.get, "/v1/executions/{id}", run) { _, context -> Response in
@@ -158,7 +118,7 @@ struct ExecutionsController {
         }
     }
 
-    func waitSeconds(_ wait: WaitInput?) throws -> Int {
+    func waitSeconds(_ wait: ExecutionSubmitRequest.WaitInput?) throws -> Int {
         let maximum = execution.settings.maximumWaitSeconds
         switch wait {
         case .none, .flag(false): return 0
@@ -179,42 +139,13 @@ struct ExecutionsController {
         return id
     }
 
-    /// Decodes the API's request into what the queue stores.
-    static func spec(from body: SubmitRequest) throws -> ExecutionSpec {
-        var files: [ExecutionSpec.File] = []
-        switch (body.source, body.files) {
-        case (let source?, nil):
-            files = [ExecutionSpec.File(name: "", content: Data(source.utf8))]
-        case (nil, let inputs?):
-            for (index, input) in inputs.enumerated() {
-                let content: Data
-                switch input.encoding ?? "utf8" {
-                case "utf8": content = Data(input.content.utf8)
-                case "base64":
-                    guard let decoded = Data(base64Encoded: input.content) else {
-                        throw Problem.badRequest("files.\(index).content is not valid base64.")
-                    }
-                    content = decoded
-                default: throw Problem.badRequest("files.\(index).encoding must be utf8 or base64.")
-                }
-                files.append(ExecutionSpec.File(name: input.name ?? "", content: content))
-            }
-        default:
-            throw Problem.badRequest("Send either source or files.")
+    /// The request as what the queue stores, or a 400 naming what is wrong.
+    static func spec(from body: ExecutionSubmitRequest) throws -> ExecutionSpec {
+        do {
+            return try body.spec()
+        } catch {
+            throw Problem.badRequest(error.message)
         }
-        var compare = CompareMode.trimTrailingWhitespace
-        if let mode = body.compare {
-            guard let parsed = CompareMode(rawValue: mode) else {
-                throw Problem.badRequest("compare must be one of \(CompareMode.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
-            compare = parsed
-        }
-        return ExecutionSpec(
-            language: body.language, version: body.version ?? "", files: files, stdin: Data((body.stdin ?? "").utf8),
-            arguments: body.args ?? [], limits: body.limits ?? LimitRequest(), compileLimits: body.compile_limits ?? LimitRequest(),
-            tests: body.tests.map { $0.map { ExecutionSpec.TestCase(stdin: Data(($0.stdin ?? "").utf8), expectedStdout: Data($0.expected_stdout.utf8)) } },
-            compare: compare
-        )
     }
 
     /// Runs `body`, turning the Forge's refusals into problems.
@@ -232,17 +163,6 @@ struct ExecutionsController {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let location { headers[.location] = "/v1/executions/" + location.uuidString.lowercased() }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
-    }
-
-    static func encodeCursor(_ job: ExecutionJob) -> String {
-        Data("\(job.createdAt):\(job.id.uuidString.lowercased())".utf8).base64EncodedString()
-    }
-
-    static func decodeCursor(_ text: String) -> (createdAt: Int64, id: UUID)? {
-        guard text.count <= 128, let data = Data(base64Encoded: text), let string = String(data: data, encoding: .utf8) else { return nil }
-        let parts = string.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let time = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
-        return (time, id)
     }
 }
 

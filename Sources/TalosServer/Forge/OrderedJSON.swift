@@ -1,3 +1,4 @@
+import CoreFoundation
 import Foundation
 
 /// JSON whose object keys keep the order they were given in, for the
@@ -11,6 +12,19 @@ indirect enum OrderedJSON {
     case null
     case array([OrderedJSON])
     case object([(String, OrderedJSON)])
+
+    /// A value from `JSONSerialization` as ordered JSON.
+    static func from(parsed value: Any) -> OrderedJSON {
+        switch value {
+        case let dictionary as [String: Any]: return .object(dictionary.map { ($0.key, from(parsed: $0.value)) })
+        case let array as [Any]: return .array(array.map(from(parsed:)))
+        case let string as String: return .string(string)
+        case let number as NSNumber:
+            if CFGetTypeID(number) == CFBooleanGetTypeID() { return .bool(number.boolValue) }
+            return .number(number.stringValue)
+        default: return .null
+        }
+    }
 
     static func optional(_ text: String?) -> OrderedJSON { text.map(OrderedJSON.string) ?? .null }
 

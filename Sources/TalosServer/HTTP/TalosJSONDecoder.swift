@@ -17,7 +17,7 @@ public struct TalosJSONDecoder: RequestDecoder {
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
-            throw Problem.badRequest(Self.explain(error))
+            throw Problem.badRequest(DecodingProblem.explain(error))
         } catch {
             throw Problem.badRequest("The body is not valid JSON.")
         }
@@ -42,22 +42,5 @@ public struct TalosJSONDecoder: RequestDecoder {
             throw Problem.badRequest("The body is not valid UTF-8.")
         }
         return bytes
-    }
-
-    static func explain(_ error: DecodingError) -> String {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            let joined = codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-            return joined.isEmpty ? "the body" : "`\(joined.prefix(100))`"
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "Field \(path(context.codingPath + [key])) is required."
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "Field \(path(context.codingPath)) has the wrong type."
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "The body is not valid JSON." : "Field \(path(context.codingPath)) is invalid."
-        @unknown default:
-            return "The body is not valid JSON."
-        }
     }
 }
