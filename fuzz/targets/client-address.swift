@@ -1,4 +1,5 @@
 // libFuzzer target: X-Forwarded-For and peer addresses (ClientAddress).
+@testable import TalosServer
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzClientAddress(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)

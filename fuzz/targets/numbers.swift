@@ -1,4 +1,5 @@
 // libFuzzer target: numbers from hostile text (UntrustedNumber).
+@testable import TalosCore
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzNumbers(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)

@@ -1,4 +1,5 @@
 // libFuzzer target: stored argon2id PHC strings (Argon2Parameters).
+@testable import Citadel
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPHC(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)

@@ -1,4 +1,5 @@
 // libFuzzer target: client-supplied X-Request-ID values (RequestID).
+@testable import TalosCore
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequestID(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
