@@ -22,6 +22,7 @@ extension Migration {
         executions,
         inviters,
         executionOutput,
+        signInDecoy,
     ]
 
     static let auditTrail = Migration(version: 1, name: "audit trail") { dialect in
@@ -95,6 +96,15 @@ extension Migration {
     /// output quota.
     static let executionOutput = Migration(version: 6, name: "execution output accounting") { _ in
         ["ALTER TABLE executions ADD COLUMN output_bytes BIGINT NOT NULL DEFAULT 0"]
+    }
+
+    /// One row that a sign-in for an unknown address counts its attempt on,
+    /// so it writes what a wrong password for a real account writes.
+    static let signInDecoy = Migration(version: 7, name: "sign-in decoy") { _ in
+        [
+            "CREATE TABLE sign_in_decoy (id TEXT PRIMARY KEY, failed_logins INTEGER NOT NULL DEFAULT 0, lock_count INTEGER NOT NULL DEFAULT 0, locked_until TEXT)",
+            "INSERT INTO sign_in_decoy (id) VALUES ('decoy')",
+        ]
     }
 
     static let sessions = Migration(version: 3, name: "sessions, refresh tokens, MFA, lockout, signing keys") { _ in

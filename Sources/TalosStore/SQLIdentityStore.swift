@@ -71,6 +71,36 @@ extension SQLAccountRepository: IdentityStore {
         }
     }
 
+    public func reserveDecoyAttempt(threshold: Int, now: Date) async throws {
+        let stamp = Timestamp.string(from: now)
+        try await database.transaction { sql in
+            // The reservation's write; the count wraps so the decoy never locks.
+            try await sql.raw(
+                """
+                UPDATE sign_in_decoy SET failed_logins = (failed_logins + 1) % \(bind: max(1, threshold))
+                WHERE id = 'decoy' AND failed_logins < \(bind: threshold)
+                AND (locked_until IS NULL OR locked_until <= \(bind: stamp))
+                RETURNING failed_logins
+                """
+            ).run()
+        }
+    }
+
+    public func settleDecoyAttempt(threshold: Int, now: Date) async throws {
+        let stamp = Timestamp.string(from: now)
+        try await database.transaction { sql in
+            // The settlement's check, which finds no lock due.
+            try await sql.raw(
+                """
+                UPDATE sign_in_decoy SET failed_logins = 0, lock_count = lock_count + 1
+                WHERE id = 'decoy' AND failed_logins >= \(bind: threshold)
+                AND (locked_until IS NULL OR locked_until <= \(bind: stamp))
+                RETURNING lock_count
+                """
+            ).run()
+        }
+    }
+
     public func settleFailedAttempt(
         accountID: UUID, threshold: Int, now: Date, lockDuration: @escaping @Sendable (Int) -> TimeInterval
     ) async throws -> String? {

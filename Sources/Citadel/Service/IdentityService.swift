@@ -94,11 +94,17 @@ public struct IdentityService: Sendable {
         let now = clock()
         let email = EmailAddress(text)
         let credentials = try await email.asyncMap { try await store.credentials(email: $0) } ?? nil
-        // The attempt is counted before the hash is checked, for an unknown
-        // email too (on an id no account has), so parallel guesses cannot
-        // pass the lock and every refusal runs the same statements.
+        // The attempt is counted before the hash is checked, so parallel
+        // guesses cannot pass the lock; for an unknown email it is counted
+        // on the decoy row, so the refusal writes what a real one writes.
         let attemptID = credentials?.account.id ?? UUID()
-        let reservation = try await reserve(attemptID, now: now)
+        let reservation: AttemptReservation
+        if credentials == nil {
+            try await store.reserveDecoyAttempt(threshold: settings.lockoutThreshold, now: now)
+            reservation = .refused(lockedUntil: nil)
+        } else {
+            reservation = try await reserve(attemptID, now: now)
+        }
         do {
             return try await checkLogin(
                 credentials: credentials, email: email, attemptID: attemptID, reservation: reservation, password: password,
@@ -129,7 +135,7 @@ public struct IdentityService: Sendable {
         // costs the same time as a wrong password for a real account.
         let verification = try await hasher.verify(password, against: usable?.passwordHash)
         guard let credentials else {
-            _ = try await settle(attemptID, now: now)
+            try await store.settleDecoyAttempt(threshold: settings.lockoutThreshold, now: now)
             try await record("auth.login", actor: "anonymous", target: "(unknown)", .failure, origin, ["reason": email == nil ? "invalid_email" : "unknown_email"])
             throw CitadelError.invalidCredentials
         }

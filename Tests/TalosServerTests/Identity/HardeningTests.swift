@@ -43,6 +43,34 @@ struct IdentityHardeningTests {
         }
     }
 
+    @Test("an unknown address is refused as a wrong password is: same answer, same writes, no lock", arguments: DatabaseKind.available)
+    func unknownAddressWritesAlike(_ kind: DatabaseKind) async throws {
+        try await TestServer.run(kind, configure: IdentityClient.configure) { server in
+            let api = IdentityClient(server: server, clock: TestClock())
+            let boss = try await api.superAdmin()
+            let sql = server.runtime.database.sql
+            func decoy() async throws -> (Int, Int, String?) {
+                let row = try #require(try await sql.raw("SELECT failed_logins, lock_count, locked_until FROM sign_in_decoy").first())
+                return (
+                    try row.decode(column: "failed_logins", as: Int.self), try row.decode(column: "lock_count", as: Int.self),
+                    try row.decode(column: "locked_until", as: String?.self)
+                )
+            }
+            let real = try await api.call(.post, "/v1/auth/login", json: ["email": boss.email, "password": "Wrong-guess-0-Aa1!"])
+            // More attempts than the lock threshold: each one writes the decoy,
+            // which never locks, as a real account below its lock would not.
+            for attempt in 1...7 {
+                let unknown = try await api.call(.post, "/v1/auth/login", json: ["email": "nobody-\(attempt)@example.com", "password": "Wrong-guess-0-Aa1!"])
+                #expect(unknown.status == real.status && unknown["type"] == real["type"] && unknown["detail"] == real["detail"])
+                let (count, locks, lockedUntil) = try await decoy()
+                #expect(count == attempt % 5, "attempt \(attempt) was counted on the decoy")
+                #expect(locks == 0 && lockedUntil == nil)
+            }
+            #expect(try await api.audit(action: "auth.login").filter { $0.details["reason"] == "unknown_email" }.count == 7)
+            #expect(try await api.audit(action: "account.lock").isEmpty)
+        }
+    }
+
     @Test("a half sign-in does not reset the counter: wrong passwords between right ones still lock", arguments: [DatabaseKind.sqlite])
     func halfSignInKeepsCount(_ kind: DatabaseKind) async throws {
         let clock = TestClock()
