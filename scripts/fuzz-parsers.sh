@@ -6,12 +6,12 @@
 # whole package is needed. A crash fails the run and leaves the input in
 # .build/fuzz/crashes/TARGET: add it to the corpus as a regression input once
 # fixed.
-#   fuzz-parsers.sh [SECONDS] [TARGET...]
+#   fuzz-parsers.sh [SECONDS] [TARGET...]   (FUZZ_OUT: another output directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
 shift || true
-out=.build/fuzz
+out=${FUZZ_OUT:-.build/fuzz}
 mkdir -p "$out"
 
 core=$(find Sources/TalosCore -name '*.swift' | sort | tr '\n' ' ')
