@@ -38,13 +38,19 @@ public struct ServerRuntime: Sendable {
     let diskGuard: DiskGuard
     let tlsConfiguration: TLSConfiguration
     let logger: Logger
+    /// The monotonic time rate-limit buckets refill by.
+    let rateLimitClock: @Sendable () -> ContinuousClock.Instant
 
     /// Prepares the data directory and every dependency, stopping at the
     /// first failure with an error that says what to fix.
     ///
-    /// - Parameter clock: the time identity decisions use; tests move it.
+    /// - Parameters:
+    ///   - clock: the time identity decisions use; tests move it.
+    ///   - rateLimitClock: the monotonic time rate-limit buckets refill by;
+    ///     tests stop it, so a slow machine refills nothing.
     public static func prepare(
-        settings: ServerSettings, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }
+        settings: ServerSettings, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() },
+        rateLimitClock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) async throws -> ServerRuntime {
         try settings.validate()
         let dataDirectory = try DataDirectory.prepare(path: settings.dataDirectory, secretsPath: settings.secretsDirectory)
@@ -106,7 +112,7 @@ public struct ServerRuntime: Sendable {
                 forge: ForgeService(pool: pool, engine: engine, execution: execution, logger: logger),
                 auditAggregator: AuditAggregator(audit: audit, logger: logger, window: .seconds(settings.auditAggregateWindowSeconds)),
                 diskGuard: DiskGuard(paths: [dataDirectory.path, dataDirectory.auditDirectory], floorBytes: settings.minimumFreeBytes),
-                tlsConfiguration: tlsConfiguration, logger: logger
+                tlsConfiguration: tlsConfiguration, logger: logger, rateLimitClock: rateLimitClock
             )
         } catch {
             try? await database.close()
@@ -153,7 +159,7 @@ public struct ServerRuntime: Sendable {
             )
         )
         router.add(middleware: RequestLimitsMiddleware(limits: settings.limits))
-        let limiter = RateLimiter(settings: settings.rateLimits)
+        let limiter = RateLimiter(settings: settings.rateLimits, clock: rateLimitClock)
         router.add(middleware: RateLimitMiddleware(scope: .client, limiter: limiter, audit: auditAggregator, metrics: metrics, logger: logger))
         let table = routeTable
         router.add(middleware: AuthorizationMiddleware(table: table, identity: identity, audit: audit, logger: logger))

@@ -30,7 +30,7 @@ struct MetricsTests {
             settings.metricsEnabled = true
             settings.metricsPort = metricsPort
             settings.rateLimits[.health] = .init(burst: 2, perMinute: 1)
-        }) { server in
+        }, rateLimitClock: TestServer.stoppedClock()) { server in
             _ = try await server.withClient { client in
                 for _ in 0..<3 { _ = try await client.get("/healthz") }
             }

@@ -83,7 +83,7 @@ struct RequestHandlingTests {
 
     @Test("an empty bucket answers 429 with Retry-After, logged and audited", arguments: DatabaseKind.available)
     func rateLimit(_ kind: DatabaseKind) async throws {
-        try await TestServer.run(kind, configure: { $0.rateLimits[.health] = .init(burst: 3, perMinute: 1) }) { server in
+        try await TestServer.run(kind, configure: { $0.rateLimits[.health] = .init(burst: 3, perMinute: 1) }, rateLimitClock: TestServer.stoppedClock()) { server in
             let responses = try await server.withClient { client in
                 var responses: [TestClient.Response] = []
                 for _ in 0..<5 { responses.append(try await client.get("/healthz")) }
@@ -196,7 +196,10 @@ struct RequestHandlingTests {
 struct AuditVolumeTests {
     @Test("a probe flood and a refused flood each cost one audit record per source, with the count", arguments: DatabaseKind.available)
     func aggregated(_ kind: DatabaseKind) async throws {
-        try await TestServer.run(kind, configure: { $0.rateLimits[.health] = .init(burst: 40, perMinute: 1) }) { server in
+        try await TestServer.run(
+            kind, configure: { $0.rateLimits[.health] = .init(burst: 40, perMinute: 1); $0.auditAggregateWindowSeconds = 3600 },
+            rateLimitClock: TestServer.stoppedClock()
+        ) { server in
             let before = try await server.auditRecords().count
             let statuses = try await server.withClient { client in
                 var statuses: [HTTPResponse.Status] = []

@@ -23,13 +23,16 @@ final class RateLimiter: Sendable {
     private let settings: RateLimitSettings
     private let state = Mutex(State())
     private let maximumKeys: Int
+    private let clock: @Sendable () -> ContinuousClock.Instant
 
-    init(settings: RateLimitSettings, maximumKeys: Int = 100_000) {
+    init(settings: RateLimitSettings, maximumKeys: Int = 100_000, clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.settings = settings
         self.maximumKeys = maximumKeys
+        self.clock = clock
     }
 
-    func check(group: RateLimitGroup, key: String, now: ContinuousClock.Instant = .now) -> Decision {
+    func check(group: RateLimitGroup, key: String, now given: ContinuousClock.Instant? = nil) -> Decision {
+        let now = given ?? clock()
         let limits = settings[group]
         let capacity = Double(limits.burst)
         let perSecond = Double(limits.perMinute) / 60

@@ -65,7 +65,7 @@ struct AttackTests {
     @Test("per-IP throttling sits on top of the lockout", arguments: [DatabaseKind.sqlite])
     func perIPThrottle(_ kind: DatabaseKind) async throws {
         let clock = TestClock()
-        try await TestServer.run(kind, configure: { IdentityClient.configure(&$0); $0.rateLimits[.auth] = .init(burst: 3, perMinute: 3) }, clock: clock) { server in
+        try await TestServer.run(kind, configure: { IdentityClient.configure(&$0); $0.rateLimits[.auth] = .init(burst: 3, perMinute: 3) }, clock: clock, rateLimitClock: TestServer.stoppedClock()) { server in
             let api = IdentityClient(server: server, clock: clock)
             var statuses: [HTTPResponse.Status] = []
             for index in 0..<5 {

@@ -78,11 +78,19 @@ struct TestServer: Sendable {
         }
     }
 
+    /// A rate-limit clock that never moves: buckets refill nothing however
+    /// slowly a loaded machine sends a test's requests.
+    static func stoppedClock() -> @Sendable () -> ContinuousClock.Instant {
+        let stopped = ContinuousClock.now
+        return { stopped }
+    }
+
     /// Boots the server, runs `body`, shuts the server down.
     static func run(
         _ kind: DatabaseKind,
         configure: (inout ServerSettings) -> Void = { _ in },
         clock: TestClock = TestClock(),
+        rateLimitClock: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
         additionalRoutes: @escaping (DeclaredRoutes) -> Void = { _ in },
         _ body: @escaping @Sendable (TestServer) async throws -> Void
     ) async throws {
@@ -90,7 +98,9 @@ struct TestServer: Sendable {
             var settings = try settings(for: test)
             configure(&settings)
             let log = CapturedLog()
-            let runtime = try await ServerRuntime.prepare(settings: settings, logger: logger(into: log), clock: { clock.now })
+            let runtime = try await ServerRuntime.prepare(
+                settings: settings, logger: logger(into: log), clock: { clock.now }, rateLimitClock: rateLimitClock
+            )
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let application = try runtime.makeApplication(
                 additionalRoutes: additionalRoutes,
