@@ -98,14 +98,22 @@ extension Migration {
         ["ALTER TABLE executions ADD COLUMN output_bytes BIGINT NOT NULL DEFAULT 0"]
     }
 
-    /// One row that a sign-in for an unknown address counts its attempt on,
-    /// so it writes what a wrong password for a real account writes.
-    static let signInDecoy = Migration(version: 7, name: "sign-in decoy") { _ in
+    /// Rows that a sign-in for an unknown address counts its attempt on, so
+    /// it writes what a wrong password for a real account writes; many, so
+    /// a flood of unknown addresses does not queue on one row's lock.
+    static let signInDecoy = Migration(version: 7, name: "sign-in decoys") { _ in
         [
-            "CREATE TABLE sign_in_decoy (id TEXT PRIMARY KEY, failed_logins INTEGER NOT NULL DEFAULT 0, lock_count INTEGER NOT NULL DEFAULT 0, locked_until TEXT)",
-            "INSERT INTO sign_in_decoy (id) VALUES ('decoy')",
+            """
+            CREATE TABLE sign_in_decoy (
+                id INTEGER PRIMARY KEY, failed_logins INTEGER NOT NULL DEFAULT 0, lock_count INTEGER NOT NULL DEFAULT 0, locked_until TEXT
+            )
+            """,
+            "INSERT INTO sign_in_decoy (id) VALUES " + (0..<signInDecoyRows).map { "(\($0))" }.joined(separator: ", "),
         ]
     }
+
+    /// How many decoy rows migration 7 creates.
+    public static let signInDecoyRows = 64
 
     static let sessions = Migration(version: 3, name: "sessions, refresh tokens, MFA, lockout, signing keys") { _ in
         [

@@ -71,14 +71,14 @@ extension SQLAccountRepository: IdentityStore {
         }
     }
 
-    public func reserveDecoyAttempt(threshold: Int, now: Date) async throws {
+    public func reserveDecoyAttempt(decoy: Int, threshold: Int, now: Date) async throws {
         let stamp = Timestamp.string(from: now)
         try await database.transaction { sql in
             // The reservation's write; the count wraps so the decoy never locks.
             try await sql.raw(
                 """
                 UPDATE sign_in_decoy SET failed_logins = (failed_logins + 1) % \(bind: max(1, threshold))
-                WHERE id = 'decoy' AND failed_logins < \(bind: threshold)
+                WHERE id = \(bind: Self.decoyRow(decoy)) AND failed_logins < \(bind: threshold)
                 AND (locked_until IS NULL OR locked_until <= \(bind: stamp))
                 RETURNING failed_logins
                 """
@@ -86,19 +86,31 @@ extension SQLAccountRepository: IdentityStore {
         }
     }
 
-    public func settleDecoyAttempt(threshold: Int, now: Date) async throws {
+    public func settleDecoyAttempt(decoy: Int, threshold: Int, now: Date) async throws {
         let stamp = Timestamp.string(from: now)
         try await database.transaction { sql in
             // The settlement's check, which finds no lock due.
             try await sql.raw(
                 """
                 UPDATE sign_in_decoy SET failed_logins = 0, lock_count = lock_count + 1
-                WHERE id = 'decoy' AND failed_logins >= \(bind: threshold)
+                WHERE id = \(bind: Self.decoyRow(decoy)) AND failed_logins >= \(bind: threshold)
                 AND (locked_until IS NULL OR locked_until <= \(bind: stamp))
                 RETURNING lock_count
                 """
             ).run()
         }
+    }
+
+    public func releaseDecoyAttempt(decoy: Int) async throws {
+        try await sql.raw(
+            "UPDATE sign_in_decoy SET failed_logins = failed_logins - 1 WHERE id = \(bind: Self.decoyRow(decoy)) AND failed_logins > 0"
+        ).run()
+    }
+
+    /// Any number names a decoy row.
+    static func decoyRow(_ decoy: Int) -> Int {
+        let rows = Migration.signInDecoyRows
+        return ((decoy % rows) + rows) % rows
     }
 
     public func settleFailedAttempt(

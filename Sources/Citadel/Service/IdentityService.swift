@@ -96,19 +96,20 @@ public struct IdentityService: Sendable {
         let credentials = try await email.asyncMap { try await store.credentials(email: $0) } ?? nil
         // The attempt is counted before the hash is checked, so parallel
         // guesses cannot pass the lock; for an unknown email it is counted
-        // on the decoy row, so the refusal writes what a real one writes.
+        // on one of the decoy rows, so the refusal writes what a real one writes.
         let attemptID = credentials?.account.id ?? UUID()
+        let decoy = Int.random(in: 0..<Int(Int32.max))
         let reservation: AttemptReservation
         if credentials == nil {
-            try await store.reserveDecoyAttempt(threshold: settings.lockoutThreshold, now: now)
+            try await store.reserveDecoyAttempt(decoy: decoy, threshold: settings.lockoutThreshold, now: now)
             reservation = .refused(lockedUntil: nil)
         } else {
             reservation = try await reserve(attemptID, now: now)
         }
         do {
             return try await checkLogin(
-                credentials: credentials, email: email, attemptID: attemptID, reservation: reservation, password: password,
-                origin: origin, now: now
+                credentials: credentials, email: email, attemptID: attemptID, decoy: decoy, reservation: reservation,
+                password: password, origin: origin, now: now
             )
         } catch let error as CitadelError where Self.isRefusal(error) {
             throw error
@@ -116,6 +117,7 @@ public struct IdentityService: Sendable {
             // An overloaded hashing gate or a failed write is no guess: the
             // place is given back, so load cannot lock anyone out.
             if reservation == .reserved { try? await store.releaseAttempt(accountID: attemptID) }
+            if credentials == nil { try? await store.releaseDecoyAttempt(decoy: decoy) }
             throw error
         }
     }
@@ -127,15 +129,15 @@ public struct IdentityService: Sendable {
     }
 
     private func checkLogin(
-        credentials: Credentials?, email: EmailAddress?, attemptID: UUID, reservation: AttemptReservation, password: Secret<String>,
-        origin: RequestOrigin, now: Date
+        credentials: Credentials?, email: EmailAddress?, attemptID: UUID, decoy: Int, reservation: AttemptReservation,
+        password: Secret<String>, origin: RequestOrigin, now: Date
     ) async throws -> LoginResult {
         let usable = credentials.flatMap { $0.account.status == .active && reservation == .reserved ? $0 : nil }
         // The hash is checked whatever the account's state, so every refusal
         // costs the same time as a wrong password for a real account.
         let verification = try await hasher.verify(password, against: usable?.passwordHash)
         guard let credentials else {
-            try await store.settleDecoyAttempt(threshold: settings.lockoutThreshold, now: now)
+            try await store.settleDecoyAttempt(decoy: decoy, threshold: settings.lockoutThreshold, now: now)
             try await record("auth.login", actor: "anonymous", target: "(unknown)", .failure, origin, ["reason": email == nil ? "invalid_email" : "unknown_email"])
             throw CitadelError.invalidCredentials
         }

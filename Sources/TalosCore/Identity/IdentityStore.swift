@@ -159,12 +159,14 @@ public protocol IdentityStore: AccountRepository {
     func reserveAttempt(
         accountID: UUID, threshold: Int, now: Date, lockDuration: @escaping @Sendable (Int) -> TimeInterval
     ) async throws -> AttemptReservation
-    /// `reserveAttempt` and `settleFailedAttempt` for a sign-in to an
-    /// address no account has: the same statements, on a decoy row that is
+    /// `reserveAttempt`, `settleFailedAttempt` and `releaseAttempt` for a
+    /// sign-in to an address no account has: the same statements, on decoy
+    /// row `decoy` (any number; rows are picked modulo their count), which is
     /// never locked, so such a refusal writes exactly what a wrong password
     /// for a real, unlocked account writes.
-    func reserveDecoyAttempt(threshold: Int, now: Date) async throws
-    func settleDecoyAttempt(threshold: Int, now: Date) async throws
+    func reserveDecoyAttempt(decoy: Int, threshold: Int, now: Date) async throws
+    func settleDecoyAttempt(decoy: Int, threshold: Int, now: Date) async throws
+    func releaseDecoyAttempt(decoy: Int) async throws
     /// The reserved attempt failed: it stays counted, and at `threshold`
     /// counted attempts the account is locked for `lockDuration(lockCount)`
     /// and the counter reset. Returns the lock's end when this call locked it.

@@ -49,24 +49,28 @@ struct IdentityHardeningTests {
             let api = IdentityClient(server: server, clock: TestClock())
             let boss = try await api.superAdmin()
             let sql = server.runtime.database.sql
-            func decoy() async throws -> (Int, Int, String?) {
-                let row = try #require(try await sql.raw("SELECT failed_logins, lock_count, locked_until FROM sign_in_decoy").first())
-                return (
-                    try row.decode(column: "failed_logins", as: Int.self), try row.decode(column: "lock_count", as: Int.self),
-                    try row.decode(column: "locked_until", as: String?.self)
-                )
+            func decoys() async throws -> [Int: Int] {
+                var counts: [Int: Int] = [:]
+                for row in try await sql.raw("SELECT id, failed_logins, lock_count, locked_until FROM sign_in_decoy").all() {
+                    #expect(try row.decode(column: "lock_count", as: Int.self) == 0 && row.decode(column: "locked_until", as: String?.self) == nil)
+                    counts[try row.decode(column: "id", as: Int.self)] = try row.decode(column: "failed_logins", as: Int.self)
+                }
+                return counts
             }
             let real = try await api.call(.post, "/v1/auth/login", json: ["email": boss.email, "password": "Wrong-guess-0-Aa1!"])
-            // More attempts than the lock threshold: each one writes the decoy,
-            // which never locks, as a real account below its lock would not.
-            for attempt in 1...7 {
+            // More attempts than the lock threshold: each one writes one decoy
+            // row, which never locks, as a real account below its lock would not.
+            var before = try await decoys()
+            #expect(before.count == 64)
+            for attempt in 1...12 {
                 let unknown = try await api.call(.post, "/v1/auth/login", json: ["email": "nobody-\(attempt)@example.com", "password": "Wrong-guess-0-Aa1!"])
                 #expect(unknown.status == real.status && unknown["type"] == real["type"] && unknown["detail"] == real["detail"])
-                let (count, locks, lockedUntil) = try await decoy()
-                #expect(count == attempt % 5, "attempt \(attempt) was counted on the decoy")
-                #expect(locks == 0 && lockedUntil == nil)
+                let after = try await decoys()
+                let changed = after.filter { before[$0.key] != $0.value }
+                #expect(changed.count == 1 && changed.allSatisfy { $0.value == ((before[$0.key] ?? 0) + 1) % 5 }, "attempt \(attempt) counted once")
+                before = after
             }
-            #expect(try await api.audit(action: "auth.login").filter { $0.details["reason"] == "unknown_email" }.count == 7)
+            #expect(try await api.audit(action: "auth.login").filter { $0.details["reason"] == "unknown_email" }.count == 12)
             #expect(try await api.audit(action: "account.lock").isEmpty)
         }
     }
@@ -194,7 +198,10 @@ struct IdentityHardeningTests {
     @Test("password and MFA routes share the strict auth bucket", arguments: [DatabaseKind.sqlite])
     func passwordRouteRateLimited(_ kind: DatabaseKind) async throws {
         let clock = TestClock()
-        try await TestServer.run(kind, configure: { IdentityClient.configure(&$0); $0.rateLimits[.auth] = .init(burst: 2, perMinute: 1) }, clock: clock) { server in
+        try await TestServer.run(
+            kind, configure: { IdentityClient.configure(&$0); $0.rateLimits[.auth] = .init(burst: 2, perMinute: 1) }, clock: clock,
+            rateLimitClock: TestServer.stoppedClock()
+        ) { server in
             let api = IdentityClient(server: server, clock: clock)
             var statuses: [HTTPResponse.Status] = []
             for path in ["/v1/me/password", "/v1/me/mfa/totp/disable", "/v1/me/password"] {
@@ -279,7 +286,7 @@ struct IdentityHardeningTests {
                 $0.trustedProxies = ["127.0.0.1"]
                 $0.rateLimits[.api] = .init(burst: 5, perMinute: 1)
             },
-            clock: clock
+            clock: clock, rateLimitClock: TestServer.stoppedClock()
         ) { server in
             let api = IdentityClient(server: server, clock: clock)
             let boss = try await api.superAdmin()
