@@ -109,17 +109,18 @@ public struct RuntimeCatalog: Sendable, Codable, Equatable {
             }
             let stages = [runtime.run] + (runtime.compile.map { [$0] } ?? [])
             for mount in catalog.libraries + stages.flatMap(\.mounts) {
-                guard mount.source.hasPrefix("/"), isNormalAbsolute(mount.destination),
-                    !["/box", "/tmp", "/src", "/proc", "/dev", "/.talos"].contains(where: {
-                        mount.destination == $0 || mount.destination.hasPrefix($0 + "/")
-                    })
-                else {
+                guard mount.source.hasPrefix("/"), isNormalAbsolute(mount.destination), !isBoxOwn(mount.destination) else {
                     throw ForgeError.invalidCatalog("mount \(mount.destination) is not allowed")
                 }
             }
             // Link inputs are names the linker resolves, never paths.
             let linkName = #/^(-l)?[A-Za-z0-9_+.-]{1,128}$/#
-            guard stages.flatMap({ $0.link ?? [] }).allSatisfy({ $0.wholeMatch(of: linkName) != nil && !$0.contains("..") }) else {
+            let links = stages.flatMap { $0.link ?? [] }
+            let named = links.allSatisfy { link in
+                let name = link.hasPrefix("-l") ? link.dropFirst(2) : Substring(link)
+                return link.wholeMatch(of: linkName) != nil && name.contains(where: { $0 != "." }) && !name.contains("..")
+            }
+            guard named else {
                 throw ForgeError.invalidCatalog("\(runtime.language) has a link input that is not a library or file name")
             }
             guard stages.allSatisfy({ !$0.argv.isEmpty }) else {
@@ -129,12 +130,21 @@ public struct RuntimeCatalog: Sendable, Codable, Equatable {
         return catalog
     }
 
-    /// `/a/b` with no empty, `.` or `..` component, so comparing prefixes
-    /// compares places: `//box` and `/./box` are `/box`.
+    /// `/a/b` with no empty, `.` or `..` component and no control
+    /// character, so comparing prefixes compares places: `//box` and
+    /// `/./box` are `/box`.
     static func isNormalAbsolute(_ path: String) -> Bool {
+        guard !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return false }
         let components = path.split(separator: "/", omittingEmptySubsequences: false)
         guard components.count >= 2, components[0].isEmpty else { return false }
         return components.dropFirst().allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+
+    /// The box's own directories, where no toolchain may be mounted, and
+    /// the files the engine itself places.
+    static func isBoxOwn(_ path: String) -> Bool {
+        ["/box", "/tmp", "/src", "/proc", "/dev", "/.talos", "/etc/hosts", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf"]
+            .contains { path == $0 || path.hasPrefix($0 + "/") }
     }
 
     /// The catalog shipped with Talos.

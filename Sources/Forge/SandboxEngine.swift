@@ -308,6 +308,15 @@ public final class SandboxEngine: Sendable {
         return control.limitsWithinBudget(limits)
     }
 
+    /// A stage's library mounts; a run after a compile also gets what the
+    /// program it built names.
+    func libraryMounts(language: String, isCompile: Bool, outputMount: OutputMount) -> [ToolchainMount] {
+        if !isCompile, case .readOnly(let directory) = outputMount {
+            return libraries.mounts(language: language, programIn: directory)
+        }
+        return libraries.mounts(language: language, compile: isCompile)
+    }
+
     enum OutputMount {
         case none
         case writable
@@ -337,7 +346,7 @@ public final class SandboxEngine: Sendable {
             let config = try boxConfig(
                 runtime: runtime, spec: spec, files: files, arguments: arguments, limits: limits, bundle: created,
                 outputMount: outputMount, outputDirectory: output, cgroupPath: cgroupPath, hostIDBase: hostIDBase,
-                libraries: libraries.mounts(language: runtime.language, compile: isCompile)
+                libraries: libraryMounts(language: runtime.language, isCompile: isCompile, outputMount: outputMount)
             )
             try created.writeConfig(config.json)
             try created.makeMountPoints(config.mountPoints)

@@ -52,7 +52,7 @@ struct RuntimeLibrariesTests {
 
     @Test("a catalog mount spelled to land on the box's own directories is refused")
     func mountSpellings() throws {
-        for destination in ["//box/etc", "/./tmp/x", "/src/", "/usr/../box", "/proc/.", "box", "/usr//lib", "/"] {
+        for destination in ["//box/etc", "/./tmp/x", "/src/", "/usr/../box", "/proc/.", "box", "/usr//lib", "/", "/box\u{0}x", "/usr/li\nb", "/etc/passwd"] {
             var catalog = try RuntimeCatalog.builtIn()
             catalog.runtimes[0].run.mounts.append(ToolchainMount(source: "/usr", destination: destination))
             let data = try JSONEncoder().encode(catalog)
@@ -61,6 +61,33 @@ struct RuntimeLibrariesTests {
         var catalog = try RuntimeCatalog.builtIn()
         catalog.libraryPath = ["/usr/lib/../../etc"]
         #expect(throws: ForgeError.self) { try RuntimeCatalog.decode(try JSONEncoder().encode(catalog)) }
+    }
+
+    @Test("what a toolchain's files name is mounted only from the library path and the stage's own mounts")
+    func containment() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-libs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A planted toolchain: scripts that name host secrets, and one that
+        // names itself many times over (expanded once, not 30^8 times).
+        try "INPUT ( /etc/shadow /etc/hostname -lc )".write(toFile: directory + "/libevil.so", atomically: true, encoding: .utf8)
+        try "INPUT ( \(Array(repeating: "libwide.so", count: 30).joined(separator: " ")) )".write(
+            toFile: directory + "/libwide.so", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: directory + "/libdir.so", withIntermediateDirectories: true)
+        var catalog = try RuntimeCatalog.builtIn()
+        let index = try #require(catalog.runtimes.firstIndex { $0.language == "rust" })
+        catalog.runtimes[index].compile?.mounts.append(ToolchainMount(source: directory, destination: "/opt/planted"))
+        catalog.runtimes[index].compile?.link = ["-levil", "-lwide", "-ldir", "Scrt1.o"]
+        let libraries = RuntimeLibraries.compute(catalog: catalog)
+        let compile = libraries.mounts(language: "rust", compile: true)
+        #expect(!compile.contains { $0.source.hasPrefix("/etc") || $0.destination.hasPrefix("/etc") }, "host files outside the roots stay out")
+        #expect(compile.contains { $0.destination == Self.directory + "libc.so.6" }, "what the script may name is still found")
+        #expect(compile.allSatisfy { $0.file == true && RuntimeCatalog.isNormalAbsolute($0.destination) && !RuntimeCatalog.isBoxOwn($0.destination) })
+        for input in [".", "..", "...", "-l."] {
+            var bad = try RuntimeCatalog.builtIn()
+            bad.runtimes[index].compile?.link = [input]
+            #expect(throws: ForgeError.self, "\(input)") { try RuntimeCatalog.decode(try JSONEncoder().encode(bad)) }
+        }
     }
 
     @Test("linker scripts: inputs read, anything else refused")
@@ -166,6 +193,24 @@ extension ForgeSandboxTests {
         let compiled = try await engine.execute(ExecutionRequest(language: "rust", files: [rust], stdin: [], limits: LimitRequest()))
         #expect(compiled.verdict == .ok, "\(compiled.compile?.stderr.suffix(400) ?? "") \(compiled.run?.stderr.suffix(400) ?? "")")
         #expect(compiled.run?.stdout == "false false true\n", "the program sees its runtime libraries, not the compiler's")
+
+        // A program may link what its compile box could link against; its
+        // run box then gets exactly that, read from the program it built.
+        let linksMore = try SourceFile(
+            name: "main.rs",
+            text: """
+                use std::ffi::CStr;
+                #[link(name = "stdc++")]
+                extern "C" { fn __cxa_demangle(m: *const i8, o: *mut i8, l: *mut usize, s: *mut i32) -> *mut i8; }
+                fn main() {
+                    let mut status = 0i32;
+                    let out = unsafe { __cxa_demangle(b"_Z3fooi\\0".as_ptr() as *const i8, std::ptr::null_mut(), std::ptr::null_mut(), &mut status) };
+                    println!("{}", unsafe { CStr::from_ptr(out) }.to_str().unwrap());
+                }
+                """
+        )
+        let linked = try await engine.execute(ExecutionRequest(language: "rust", files: [linksMore], stdin: [], limits: LimitRequest()))
+        #expect(linked.verdict == .ok && linked.run?.stdout == "foo(int)\n", "\(linked.compile?.stderr.suffix(400) ?? "") \(linked.run?.stderr.suffix(400) ?? "")")
 
         let node = try SourceFile(
             name: "main.js",

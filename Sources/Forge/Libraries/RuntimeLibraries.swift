@@ -10,14 +10,36 @@ import Synchronization
 /// file its mounts hold. A compile stage that runs a native linker also
 /// needs what its `link` inputs (`-lc`, `Scrt1.o`, …) resolve to the way
 /// the linker resolves them, linker scripts (`libc.so`) followed; the run
-/// stage after it needs the shared objects among those, since a program can
-/// name no library its link did not see.
+/// stage after it gets the shared objects among those and what the program
+/// it built names.
+///
+/// Containment: a file is mounted only if it is a regular file whose real
+/// place lies under `library_path` or under one of the stage's own mounts,
+/// and it is shown at a normal path outside the box's own directories;
+/// anything else a file or script names is ignored.
 struct RuntimeLibraries: Sendable {
     private let mountsByStage: [String: [ToolchainMount]]
+    private let libraryPath: [String]
 
     /// The mounts of `language`'s compile or run stage.
     func mounts(language: String, compile: Bool) -> [ToolchainMount] {
         mountsByStage[Self.key(language, compile)] ?? []
+    }
+
+    /// The run stage's mounts for the program a compile stage left in
+    /// `directory` (the host side of its read-only output): the stage's own,
+    /// plus the closure of what the program's ELF files name, found in the
+    /// library path only. The program is hostile input: it is read with the
+    /// bounded ELF reader, never followed through links, and can pull in
+    /// nothing outside the library path.
+    func mounts(language: String, programIn directory: String) -> [ToolchainMount] {
+        var closure = Closure(roots: libraryPath)
+        var cache = ScanCache()
+        closure.addProgramFiles(in: directory, cache: &cache)
+        closure.complete(libraryPath: libraryPath, cache: &cache)
+        let own = mounts(language: language, compile: false)
+        let known = Set(own.map(\.destination))
+        return own + closure.mounts(coveredBy: []).filter { !known.contains($0.destination) }
     }
 
     private static func key(_ language: String, _ compile: Bool) -> String {
@@ -42,24 +64,26 @@ struct RuntimeLibraries: Sendable {
         var result: [String: [ToolchainMount]] = [:]
         var scanned = ScanCache()
         for runtime in catalog.runtimes {
-            var linked = Closure()
+            var linked = Closure(roots: catalog.libraryPath)
             if let compile = runtime.compile {
-                var closure = Closure()
                 let directories = compile.mounts.filter { $0.file != true }.map(\.source)
+                var closure = Closure(roots: catalog.libraryPath + compile.mounts.map(\.source))
                 closure.addELFFiles(in: compile.mounts, cache: &scanned)
+                var expanded = Set<String>()
                 for input in compile.link ?? [] {
-                    closure.addLinkInput(input, searching: directories + catalog.libraryPath, into: &linked, depth: 0)
+                    closure.addLinkInput(input, searching: directories + catalog.libraryPath, into: &linked, expanded: &expanded, depth: 0)
                 }
                 closure.complete(libraryPath: catalog.libraryPath, cache: &scanned)
                 result[key(runtime.language, true)] = closure.mounts(coveredBy: directories)
             }
             var run = linked
+            run.widen(to: runtime.run.mounts.map(\.source))
             let directories = runtime.run.mounts.filter { $0.file != true }.map(\.source)
             run.addELFFiles(in: runtime.run.mounts, cache: &scanned)
             run.complete(libraryPath: catalog.libraryPath, cache: &scanned)
             result[key(runtime.language, false)] = run.mounts(coveredBy: directories)
         }
-        return RuntimeLibraries(mountsByStage: result)
+        return RuntimeLibraries(mountsByStage: result, libraryPath: catalog.libraryPath)
     }
 
     /// Files already parsed, shared between stages.
@@ -78,6 +102,16 @@ struct RuntimeLibraries: Sendable {
     struct Closure {
         private(set) var files: Set<String> = []
         private var pending: [String] = []
+        /// Real directories a needed file must lie under.
+        private var roots: [String]
+
+        init(roots: [String]) {
+            self.roots = roots.compactMap(HostFile.resolvedPath)
+        }
+
+        mutating func widen(to more: [String]) {
+            roots += more.compactMap(HostFile.resolvedPath)
+        }
 
         /// Every ELF file under the stage's own mounts is a root: the
         /// executables it starts and the modules they load (Python's
@@ -90,52 +124,78 @@ struct RuntimeLibraries: Sendable {
             }
         }
 
-        /// Adds `path` and queues it for its own dependencies.
+        /// The regular files a compile stage left (links are not followed),
+        /// at most 64 of them: roots, but never mounted themselves.
+        mutating func addProgramFiles(in directory: String, cache: inout ScanCache) {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for name in names.sorted().prefix(64) {
+                let path = directory + "/" + name
+                var status = stat()
+                guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG,
+                    cache.dependencies(of: path) != nil
+                else { continue }
+                pending.append(path)
+            }
+        }
+
+        /// Adds `path` if it is a regular file under the roots, and queues
+        /// it for its own dependencies.
         mutating func add(_ path: String) {
-            guard let canonical = HostFile.canonicalPath(path), files.insert(canonical).inserted else { return }
+            guard path.hasPrefix("/"), let canonical = HostFile.canonicalPath(path), let real = HostFile.resolvedPath(path),
+                HostFile.isRegularFile(real), roots.contains(where: { real.hasPrefix($0 + "/") }),
+                RuntimeCatalog.isNormalAbsolute(canonical), !RuntimeCatalog.isBoxOwn(canonical),
+                files.insert(canonical).inserted
+            else { return }
             pending.append(canonical)
         }
 
         /// Resolves one link input as the linker would: `-lname` is
         /// `libname.so`, then `libname.a`, directory by directory; another
-        /// name is looked up as is; a linker script's inputs are followed.
-        /// Shared objects also go to `linked`, what a linked program may load.
-        mutating func addLinkInput(_ input: String, searching directories: [String], into linked: inout Closure, depth: Int) {
+        /// name is looked up as is; a linker script's inputs are followed,
+        /// each script once. Shared objects also go to `linked`, what a
+        /// linked program may load.
+        mutating func addLinkInput(
+            _ input: String, searching directories: [String], into linked: inout Closure, expanded: inout Set<String>, depth: Int
+        ) {
             guard depth < 8 else { return }
             let found: String?
             if input.hasPrefix("/") {
-                found = FileManager.default.fileExists(atPath: input) ? input : nil
+                found = input
             } else if input.hasPrefix("-l") {
                 let name = String(input.dropFirst(2))
                 found = directories.lazy.compactMap { directory in
-                    ["lib\(name).so", "lib\(name).a"].lazy.map { directory + "/" + $0 }.first(where: FileManager.default.fileExists(atPath:))
+                    ["lib\(name).so", "lib\(name).a"].lazy.map { directory + "/" + $0 }.first(where: HostFile.isRegularFile)
                 }.first
             } else {
-                found = directories.lazy.map { $0 + "/" + input }.first(where: FileManager.default.fileExists(atPath:))
+                found = directories.lazy.map { $0 + "/" + input }.first(where: HostFile.isRegularFile)
             }
-            guard let found else { return }
+            guard let found, let canonical = HostFile.canonicalPath(found), expanded.insert(canonical).inserted else { return }
             add(found)
+            guard files.contains(canonical) else { return }
             if let elf = HostFile.readELF(found) {
                 if elf.isShared { linked.add(found) }
             } else if let script = HostFile.linkerScriptInputs(found) {
                 for inner in script {
-                    addLinkInput(inner, searching: directories, into: &linked, depth: depth + 1)
+                    addLinkInput(inner, searching: directories, into: &linked, expanded: &expanded, depth: depth + 1)
                 }
             }
         }
 
         /// Follows every queued file's interpreter and `DT_NEEDED` names,
-        /// looked up in its run path and then the library path.
+        /// looked up in its run path and then the library path. Only
+        /// absolute run-path entries and `$ORIGIN` are honoured.
         mutating func complete(libraryPath: [String], cache: inout ScanCache) {
             while let path = pending.popLast() {
                 guard let elf = cache.dependencies(of: path) else { continue }
                 if let interpreter = elf.interpreter { add(interpreter) }
                 let origin = (path as NSString).deletingLastPathComponent
-                let search = elf.searchPath.map { $0.replacingOccurrences(of: "$ORIGIN", with: origin) } + libraryPath
+                let runPath = elf.searchPath.map {
+                    $0.replacingOccurrences(of: "${ORIGIN}", with: origin).replacingOccurrences(of: "$ORIGIN", with: origin)
+                }.filter { $0.hasPrefix("/") && !$0.contains("$") }
                 for name in elf.needed {
                     if name.contains("/") {
-                        add(name.hasPrefix("/") ? name : origin + "/" + name)
-                    } else if let found = search.lazy.map({ $0 + "/" + name }).first(where: FileManager.default.fileExists(atPath:)) {
+                        add(name)
+                    } else if let found = (runPath + libraryPath).lazy.map({ $0 + "/" + name }).first(where: HostFile.isRegularFile) {
                         add(found)
                     }
                 }
@@ -171,6 +231,12 @@ enum HostFile {
             if status.st_mode & 0o111 != 0 || name.hasSuffix(".so") || name.contains(".so.") { found.append(full) }
         }
         return found
+    }
+
+    /// Whether `path`, links followed, is a regular file.
+    static func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
     }
 
     /// The dependencies of the ELF file at `path`, or nil if it is not one.
