@@ -28,9 +28,9 @@ declare -A modules=(
   [runtime-catalog]="Forge=$forge_catalog"
   [jwt]="TalosCore=$core;Citadel=Sources/Citadel/Tokens/UnverifiedAccessToken.swift"
   [one-time-codes]="Citadel=Sources/Citadel/MFA/SecondFactorCode.swift Sources/Citadel/Support/ConstantTime.swift"
-  [judge0]="TalosCore=$core;Forge=$forge_catalog Sources/Forge/Jobs/ExecutionSpec.swift Sources/Forge/StageResult.swift;TalosServer=Sources/TalosServer/Forge/OrderedJSON.swift Sources/TalosServer/Forge/Judge0Submission.swift"
+  [judge0]="TalosCore=$core;Forge=$forge_catalog Sources/Forge/Jobs/ExecutionSpec.swift Sources/Forge/StageResult.swift;TalosServer=Sources/TalosServer/Forge/OrderedJSON.swift Sources/TalosServer/Forge/Judge0Submission.swift fuzz/shims/FuzzCatalog.swift"
   [request-bodies]="TalosCore=$core;Forge=$forge_catalog Sources/Forge/Jobs/ExecutionSpec.swift Sources/Forge/StageResult.swift;TalosServer=Sources/TalosServer/Controllers/IdentityRequests.swift Sources/TalosServer/Forge/ExecutionSubmitRequest.swift Sources/TalosServer/HTTP/DecodingProblem.swift"
-  [piston]="TalosCore=$core;Forge=$forge_catalog Sources/Forge/Jobs/ExecutionSpec.swift Sources/Forge/StageResult.swift;TalosServer=Sources/TalosServer/Forge/OrderedJSON.swift Sources/TalosServer/Forge/PistonRequest.swift"
+  [piston]="TalosCore=$core;Forge=$forge_catalog Sources/Forge/Jobs/ExecutionSpec.swift Sources/Forge/StageResult.swift;TalosServer=Sources/TalosServer/Forge/OrderedJSON.swift Sources/TalosServer/Forge/PistonRequest.swift fuzz/shims/FuzzCatalog.swift"
 )
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(numbers request-id client-address phc elf linker-script runtime-catalog jwt one-time-codes judge0 piston request-bodies)

@@ -4,13 +4,10 @@
 import Foundation
 @testable import TalosServer
 
-let pistonCatalog = try? RuntimeCatalog.decode(Data(
-    #"{"runtimes":[{"language":"python","version":"3.11","source_file":"main.py","extension":"py","package":"p","run":{"argv":["/usr/bin/python3","{main}"],"env":[],"mounts":[]}}]}"#.utf8))
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPiston(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Data(UnsafeBufferPointer(start: data, count: size))
-    guard let catalog = pistonCatalog,
+    guard let catalog = fuzzCatalog,
         let object = try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]),
         case .object(let members) = OrderedJSON.from(parsed: object)
     else { return 0 }
