@@ -87,12 +87,21 @@ public struct SQLExecutionStore: ExecutionStore {
     public func requestCancel(id: UUID, owner: UUID, now: Int64) async throws -> CancelOutcome {
         let key = Self.text(id)
         let ownerKey = Self.text(owner)
-        if try await sql.raw(
-            """
-            UPDATE executions SET status = 'cancelled', finished_at = \(bind: now), cancel_requested = 1
-            WHERE id = \(bind: key) AND owner_id = \(bind: ownerKey) AND status = 'queued' RETURNING id
-            """
-        ).first() != nil {
+        // The final status and its event in one transaction: a reader that
+        // sees the job cancelled also sees the event.
+        let cancelled = try await database.transaction { sql in
+            guard
+                try await sql.raw(
+                    """
+                    UPDATE executions SET status = 'cancelled', finished_at = \(bind: now), cancel_requested = 1
+                    WHERE id = \(bind: key) AND owner_id = \(bind: ownerKey) AND status = 'queued' RETURNING id
+                    """
+                ).first() != nil
+            else { return false }
+            try await Self.insertEvents(sql, id: id, events: [Self.statusEvent(.cancelled)], now: now)
+            return true
+        }
+        if cancelled {
             return .cancelled
         }
         if try await sql.raw(
@@ -215,17 +224,23 @@ public struct SQLExecutionStore: ExecutionStore {
 
     public func finish(
         id: UUID, token: String, status: ExecutionStatus, result: String?, verdict: String?, failureReason: String?,
-        cpuMilliseconds: Int, now: Int64
+        cpuMilliseconds: Int, finalEvent: String, now: Int64
     ) async throws -> Bool {
-        try await sql.raw(
-            """
-            UPDATE executions SET status = \(bind: status.rawValue), result = \(bind: result), verdict = \(bind: verdict),
-              failure_reason = \(bind: failureReason), cpu_ms = \(bind: cpuMilliseconds), finished_at = \(bind: now),
-              lease_token = NULL, lease_expires_at = NULL
-            WHERE id = \(bind: Self.text(id)) AND lease_token = \(bind: token) AND status = 'running'
-            RETURNING id
-            """
-        ).first() != nil
+        try await database.transaction { sql in
+            guard
+                try await sql.raw(
+                    """
+                    UPDATE executions SET status = \(bind: status.rawValue), result = \(bind: result), verdict = \(bind: verdict),
+                      failure_reason = \(bind: failureReason), cpu_ms = \(bind: cpuMilliseconds), finished_at = \(bind: now),
+                      lease_token = NULL, lease_expires_at = NULL
+                    WHERE id = \(bind: Self.text(id)) AND lease_token = \(bind: token) AND status = 'running'
+                    RETURNING id
+                    """
+                ).first() != nil
+            else { return false }
+            try await Self.insertEvents(sql, id: id, events: [(kind: "status", data: finalEvent)], now: now)
+            return true
+        }
     }
 
     public func recoverExpiredLeases(now: Int64) async throws -> [RecoveredJob] {
@@ -261,14 +276,16 @@ public struct SQLExecutionStore: ExecutionStore {
             ]
             for (status, statement) in statements {
                 for row in try await sql.raw(statement).all() {
+                    guard let id = UUID(uuidString: try row.decode(column: "id", as: String.self)) else { continue }
                     recovered.append(
                         RecoveredJob(
-                            id: UUID(uuidString: try row.decode(column: "id", as: String.self)) ?? UUID(),
-                            ownerID: UUID(uuidString: try row.decode(column: "owner_id", as: String.self)) ?? UUID(),
+                            id: id, ownerID: UUID(uuidString: try row.decode(column: "owner_id", as: String.self)) ?? UUID(),
                             attempts: try row.decode(column: "attempts", as: Int.self), status: status,
                             worker: try row.decode(column: "lease_owner", as: String?.self)
                         )
                     )
+                    // Its status event in the same transaction as the change.
+                    try await Self.insertEvents(sql, id: id, events: [Self.statusEvent(status, reason: "worker lost")], now: now)
                 }
             }
             return recovered
@@ -276,12 +293,23 @@ public struct SQLExecutionStore: ExecutionStore {
     }
 
     public func appendEvents(id: UUID, events: [(kind: String, data: String)], now: Int64) async throws {
+        try await Self.insertEvents(sql, id: id, events: events, now: now)
+    }
+
+    static func insertEvents(_ sql: any SQLDatabase, id: UUID, events: [(kind: String, data: String)], now: Int64) async throws {
         guard !events.isEmpty else { return }
         var insert = sql.insert(into: "execution_events").columns("execution_id", "kind", "data", "created_at")
         for event in events {
             insert = insert.values(SQLBind(Self.text(id)), SQLBind(event.kind), SQLBind(event.data), SQLBind(now))
         }
         try await insert.run()
+    }
+
+    /// The `status` event of a job that just reached `status`.
+    static func statusEvent(_ status: ExecutionStatus, reason: String? = nil) -> (kind: String, data: String) {
+        // Keys sorted, as the workers' events are.
+        let data = reason.map { #"{"reason":"\#($0)","status":"\#(status.rawValue)"}"# } ?? #"{"status":"\#(status.rawValue)"}"#
+        return (kind: "status", data: data)
     }
 
     public func events(id: UUID, after sequence: Int64, limit: Int) async throws -> [ExecutionEvent] {

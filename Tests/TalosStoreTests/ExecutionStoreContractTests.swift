@@ -37,7 +37,7 @@ struct ExecutionStoreContractTests {
             for step in 0..<3 {
                 let claimed = try #require(try await store.claim(worker: "w", token: "t\(step)", now: 3_000 + Int64(step), leaseMilliseconds: 10_000))
                 order.append(claimed.ownerID)
-                #expect(try await store.finish(id: claimed.id, token: "t\(step)", status: .completed, result: "{}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 1, now: 3_000 + Int64(step)))
+                #expect(try await store.finish(id: claimed.id, token: "t\(step)", status: .completed, result: "{}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 1, finalEvent: "{}", now: 3_000 + Int64(step)))
             }
             #expect(order == [busy, patient, busy], "the single job runs second, not 1,001st")
         }
@@ -62,7 +62,7 @@ struct ExecutionStoreContractTests {
             #expect(second.attempts == 2)
             // a wakes up: its heartbeat and its result are refused.
             #expect(try await store.heartbeat(id: job.id, token: "first", now: 170, leaseMilliseconds: 100) == .lost)
-            #expect(try await !store.finish(id: job.id, token: "first", status: .completed, result: "{\"by\":\"a\"}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 1, now: 170))
+            #expect(try await !store.finish(id: job.id, token: "first", status: .completed, result: "{\"by\":\"a\"}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 1, finalEvent: "{}", now: 170))
             // b dies too: that was the last attempt.
             let failed = try await store.recoverExpiredLeases(now: 300)
             #expect(failed.map(\.status) == [.failed])
@@ -70,8 +70,43 @@ struct ExecutionStoreContractTests {
             #expect(final.status == .failed)
             #expect(final.failureReason?.contains("stopped responding") == true)
             #expect(final.result == nil)
-            #expect(try await !store.finish(id: job.id, token: "second", status: .completed, result: "{}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 1, now: 310))
+            #expect(try await !store.finish(id: job.id, token: "second", status: .completed, result: "{}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 1, finalEvent: "{}", now: 310))
             #expect(try await store.claim(worker: "c", token: "third", now: 320, leaseMilliseconds: 100) == nil)
+        }
+    }
+
+    @Test("every final status is stored with its status event: a reader that sees the one sees the other", arguments: DatabaseKind.available)
+    func finalStatusCarriesItsEvent(_ kind: DatabaseKind) async throws {
+        try await TestDatabase.with(kind) { test in
+            let store = try await Self.store(test)
+            let owner = UUID()
+            func statuses(_ id: UUID) async throws -> [String] {
+                try await store.events(id: id, after: 0, limit: 50).filter { $0.kind == "status" }.map(\.data)
+            }
+            // Finished by its worker.
+            let done = Self.job(owner: owner, at: 1)
+            _ = try await store.enqueue(done, quota: Self.roomy, maximumQueued: 10, now: 1)
+            _ = try #require(try await store.claim(worker: "w", token: "t", now: 5, leaseMilliseconds: 100))
+            #expect(try await store.finish(
+                id: done.id, token: "t", status: .completed, result: "{}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 1,
+                finalEvent: #"{"status":"completed","verdict":"accepted"}"#, now: 10))
+            #expect(try await statuses(done.id) == [#"{"status":"completed","verdict":"accepted"}"#])
+            // A stale token stores neither.
+            #expect(try await !store.finish(
+                id: done.id, token: "t", status: .failed, result: nil, verdict: nil, failureReason: nil, cpuMilliseconds: 1,
+                finalEvent: #"{"status":"failed"}"#, now: 11))
+            #expect(try await statuses(done.id).count == 1)
+            // Cancelled while queued.
+            let queued = Self.job(owner: owner, at: 2)
+            _ = try await store.enqueue(queued, quota: Self.roomy, maximumQueued: 10, now: 2)
+            #expect(try await store.requestCancel(id: queued.id, owner: owner, now: 12) == .cancelled)
+            #expect(try await statuses(queued.id) == [#"{"status":"cancelled"}"#])
+            // Its worker lost: re-queued, with the reason.
+            let lost = Self.job(owner: owner, at: 3)
+            _ = try await store.enqueue(lost, quota: Self.roomy, maximumQueued: 10, now: 3)
+            _ = try #require(try await store.claim(worker: "gone", token: "g", now: 20, leaseMilliseconds: 10))
+            #expect(try await store.recoverExpiredLeases(now: 40).map(\.id) == [lost.id])
+            #expect(try await statuses(lost.id) == [#"{"reason":"worker lost","status":"queued"}"#])
         }
     }
 
@@ -108,7 +143,7 @@ struct ExecutionStoreContractTests {
             _ = try await store.enqueue(old, quota: Self.roomy, maximumQueued: 10, now: 1)
             let claimed = try #require(try await store.claim(worker: "w", token: "t", now: 5, leaseMilliseconds: 100))
             try await store.appendEvents(id: claimed.id, events: [(kind: "status", data: "{}")], now: 6)
-            #expect(try await store.finish(id: claimed.id, token: "t", status: .completed, result: "{}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 0, now: 10))
+            #expect(try await store.finish(id: claimed.id, token: "t", status: .completed, result: "{}", verdict: "accepted", failureReason: nil, cpuMilliseconds: 0, finalEvent: "{}", now: 10))
             _ = try await store.enqueue(waiting, quota: Self.roomy, maximumQueued: 10, now: 2)
             #expect(try await store.prune(finishedBefore: 10, limit: 10).isEmpty)
             #expect(try await store.prune(finishedBefore: 11, limit: 10) == [old.id])

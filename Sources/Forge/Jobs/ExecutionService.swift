@@ -167,7 +167,6 @@ public final class ExecutionService: Sendable {
             try await record("execution.cancel", target: target, outcome: .failure, caller: caller, details: ["reason": "already_" + status.rawValue])
         case .cancelled:
             try await record("execution.cancel", target: target, outcome: .success, caller: caller, details: ["was": "queued"])
-            try await store.appendEvents(id: id, events: [(kind: "status", data: #"{"status":"cancelled"}"#)], now: now)
             signals.signal(id)
         case .requested:
             try await record("execution.cancel", target: target, outcome: .success, caller: caller, details: ["was": "running"])

@@ -75,9 +75,6 @@ public final class ExecutionWorkerPool: Sendable {
                             ]
                         )
                     )
-                    try await store.appendEvents(
-                        id: job.id, events: [(kind: "status", data: Self.json(["status": job.status.rawValue, "reason": "worker lost"]))], now: now
-                    )
                     if job.status == .queued { signals.workAvailable() } else { signals.signal(job.id) }
                 }
             } catch {
@@ -306,10 +303,12 @@ public final class ExecutionWorkerPool: Sendable {
         // Never less than what was charged while it ran (a stage whose result
         // was lost still used its CPU).
         let cpu = max(outcome?.cpuMilliseconds ?? 0, chargedCPU)
+        var final = ["status": status.rawValue]
+        if let verdict = outcome?.verdict { final["verdict"] = verdict }
         do {
             let stored = try await store.finish(
                 id: job.id, token: token, status: status, result: result, verdict: outcome?.verdict, failureReason: reason,
-                cpuMilliseconds: cpu, now: now
+                cpuMilliseconds: cpu, finalEvent: Self.json(final), now: now
             )
             guard stored else {
                 logger.warning("execution lease lost before the result was stored", metadata: ["execution": "\(target)"])
@@ -318,9 +317,6 @@ public final class ExecutionWorkerPool: Sendable {
                 )
                 return
             }
-            var final = ["status": status.rawValue]
-            if let verdict = outcome?.verdict { final["verdict"] = verdict }
-            try? await store.appendEvents(id: job.id, events: [(kind: "status", data: Self.json(final))], now: now)
             try? await audit.record(
                 AuditEvent(
                     actor: "system", action: "execution.finish", target: target, outcome: status == .failed ? .error : .success,

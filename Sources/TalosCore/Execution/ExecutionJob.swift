@@ -230,8 +230,9 @@ public protocol ExecutionStore: Sendable {
     /// The owner's jobs matching `filter`, newest first.
     func jobs(owner: UUID, filter: ExecutionFilter, limit: Int) async throws -> [ExecutionJob]
 
-    /// Cancels `id` if `owner` owns it: at once when queued, through the
-    /// worker when running. Another owner's job is `notFound`.
+    /// Cancels `id` if `owner` owns it: at once when queued (with its
+    /// `status` event, in one transaction), through the worker when running.
+    /// Another owner's job is `notFound`.
     func requestCancel(id: UUID, owner: UUID, now: Int64) async throws -> CancelOutcome
 
     /// Takes the next job for `worker` under a lease that ends at
@@ -253,15 +254,19 @@ public protocol ExecutionStore: Sendable {
     /// Extends the lease if `token` still holds it.
     func heartbeat(id: UUID, token: String, now: Int64, leaseMilliseconds: Int64) async throws -> HeartbeatOutcome
 
-    /// Stores the result and a final `status` if `token` still holds the
-    /// lease; returns false (and changes nothing) otherwise.
+    /// Stores the result, a final `status` and its `status` event (data
+    /// `finalEvent`), in one transaction, if `token` still holds the lease;
+    /// returns false (and changes nothing) otherwise. A reader that sees the
+    /// final status also sees the event.
     func finish(
         id: UUID, token: String, status: ExecutionStatus, result: String?, verdict: String?, failureReason: String?,
-        cpuMilliseconds: Int, now: Int64
+        cpuMilliseconds: Int, finalEvent: String, now: Int64
     ) async throws -> Bool
 
     /// Re-queues running jobs whose lease has expired, fails those that used
-    /// their last attempt, and cancels those with a pending cancel.
+    /// their last attempt, and cancels those with a pending cancel; each
+    /// change comes with its `status` event (reason `worker lost`), in the
+    /// same transaction.
     func recoverExpiredLeases(now: Int64) async throws -> [RecoveredJob]
 
     func appendEvents(id: UUID, events: [(kind: String, data: String)], now: Int64) async throws
