@@ -8,12 +8,21 @@ import Testing
 
 @Suite("Execution lifecycle: events, cancellation, quotas, back-pressure", .serialized)
 struct ExecutionLifecycleTests {
-    static let sleeper = "import time\nprint('started', flush=True)\ntime.sleep(30)\n"
+    static let sleeper = "import time\nprint('started', flush=True)\ntime.sleep(900)\n"
+    /// Sleepers may run far longer than the test needs to cancel them,
+    /// however loaded the machine: a `cancelled` verdict then means killed.
+    static let sleeperLimits: [String: any Sendable] = ["wall_ms": 600_000]
+
+    static func configureLongWaits(_ settings: inout ServerSettings) {
+        IdentityClient.configureForge(&settings)
+        settings.sandboxPolicy.maxima.wallMilliseconds = 600_000
+        settings.execution.jobBudget.wallMilliseconds = 900_000
+    }
 
     @Test("server-sent events stream status and output; cancelling kills a running box and drops a queued job", arguments: DatabaseKind.available)
     func eventsAndCancellation(_ kind: DatabaseKind) async throws {
         let clock = TestClock()
-        try await TestServer.run(kind, configure: IdentityClient.configureForge, clock: clock) { server in
+        try await TestServer.run(kind, configure: Self.configureLongWaits, clock: clock) { server in
             let api = IdentityClient(server: server, clock: clock)
             let (_, consumer, _) = try await api.runners()
             let program = "import time\nprint('one', flush=True)\ntime.sleep(0.6)\nprint('two', flush=True)\n"
@@ -47,15 +56,14 @@ struct ExecutionLifecycleTests {
             #expect(resumed.text.contains("completed"))
 
             // Cancel a running box.
-            let started = Date()
-            let running = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper])
+            let running = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper, "limits": Self.sleeperLimits])
             let runningID = try #require(running["id"])
             _ = try await api.poll(consumer, runningID) { $0["status"] == "running" }
             // Two slots: fill the second, then queue a third.
-            let second = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper])
+            let second = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper, "limits": Self.sleeperLimits])
             let secondID = try #require(second["id"])
             _ = try await api.poll(consumer, secondID) { $0["status"] == "running" }
-            let third = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper])
+            let third = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper, "limits": Self.sleeperLimits])
             let thirdID = try #require(third["id"])
             let dropped = try await api.call(.delete, "/v1/executions/\(thirdID)", token: consumer)
             #expect(dropped.status == .ok)
@@ -65,9 +73,8 @@ struct ExecutionLifecycleTests {
             #expect(cancel.json["cancel_requested"] as? Bool == true)
             let cancelled = try await api.poll(consumer, runningID)
             #expect(cancelled["status"] == "cancelled")
-            #expect(cancelled["verdict"] == "cancelled")
+            #expect(cancelled["verdict"] == "cancelled", "killed, not waited out: the sleeper had ten minutes left")
             #expect(cancelled.object("run")["stdout"] as? String == "started\n")
-            #expect(Date().timeIntervalSince(started) < 20, "killed, not waited out")
             _ = try await api.call(.delete, "/v1/executions/\(secondID)", token: consumer)
             #expect(try await api.poll(consumer, secondID)["status"] == "cancelled")
             let again = try await api.call(.delete, "/v1/executions/\(runningID)", token: consumer)
@@ -81,14 +88,14 @@ struct ExecutionLifecycleTests {
     func quotasAndBackPressure(_ kind: DatabaseKind) async throws {
         let clock = TestClock()
         let configure: (inout ServerSettings) -> Void = { settings in
-            IdentityClient.configureForge(&settings)
+            Self.configureLongWaits(&settings)
             settings.execution.quotas[.consumer] = ExecutionQuota(concurrentJobs: 1, jobsPerHour: 10, cpuSecondsPerDay: 1)
             settings.execution.quotas[.owner] = ExecutionQuota(concurrentJobs: 5, jobsPerHour: 2, cpuSecondsPerDay: 100)
         }
         try await TestServer.run(kind, configure: configure, clock: clock) { server in
             let api = IdentityClient(server: server, clock: clock)
             let (owner, consumer, _) = try await api.runners()
-            let first = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper])
+            let first = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": Self.sleeper, "limits": Self.sleeperLimits])
             let firstID = try #require(first["id"])
             let refused = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": "print(1)"])
             #expect(refused.status == .tooManyRequests)
