@@ -25,7 +25,9 @@ struct ExecutionLifecycleTests {
         try await TestServer.run(kind, configure: Self.configureLongWaits, clock: clock) { server in
             let api = IdentityClient(server: server, clock: clock)
             let (_, consumer, _) = try await api.runners()
-            let program = "import time\nprint('one', flush=True)\ntime.sleep(0.6)\nprint('two', flush=True)\n"
+            // Three seconds apart: output is flushed every 200 ms, so even a
+            // machine too busy to keep that pace sends the lines as two events.
+            let program = "import time\nprint('one', flush=True)\ntime.sleep(3)\nprint('two', flush=True)\n"
             let queued = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "python", "source": program])
             let id = try #require(queued["id"])
             let stream = try await api.call(.get, "/v1/executions/\(id)/events", token: consumer)
