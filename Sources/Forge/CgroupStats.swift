@@ -68,7 +68,7 @@ struct CgroupLocator: Sendable {
         for line in mounts.split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count > 3, fields[2] == "cgroup" else { continue }
-            for option in fields[3].split(separator: ",") where ["cpuacct", "memory", "pids"].contains(option) {
+            for option in fields[3].split(separator: ",") where ["cpuacct", "memory", "pids", "blkio"].contains(option) {
                 v1Mounts[String(option)] = String(fields[1])
             }
         }

@@ -48,7 +48,7 @@ extension SandboxEngine {
             mounts.append(["destination": "/etc/" + name, "type": "bind", "source": etcDirectory + "/" + name, "options": readOnly])
             points.append(("/etc/" + name, true))
         }
-        for mount in catalog.libraries + libraries + spec.mounts {
+        for mount in catalog.libraries + libraries + spec.mounts where mount.isPresent {
             mounts.append(["destination": mount.destination, "type": "bind", "source": mount.source, "options": readOnly])
             points.append((mount.destination, mount.file ?? false))
         }
@@ -64,8 +64,17 @@ extension SandboxEngine {
         let cpuSeconds = max(1, (limits.cpuMilliseconds + 999) / 1000)
         let fileBytes = limits.tmpfsMiB * 1024 * 1024
         let memoryBytes = limits.memoryMiB * 1024 * 1024
-        let device = try blockDevice()
-        let throttle = [["major": device.major, "minor": device.minor, "rate": limits.ioBytesPerSecond]]
+        let throttle = ioThrottle.disks.map { ["major": $0.major, "minor": $0.minor, "rate": limits.ioBytesPerSecond] }
+        var resources: [String: Any] = [
+            "devices": [["allow": false, "access": "rwm"]],
+            // Memory and swap together equal to memory: no swap (memory.swap.max = 0 on v2).
+            "memory": ["limit": memoryBytes, "swap": memoryBytes],
+            "pids": ["limit": limits.pids],
+            "cpu": ["quota": 1000 * limits.cpuPercent, "period": 100_000],
+        ]
+        if !throttle.isEmpty {
+            resources["blockIO"] = ["throttleReadBpsDevice": throttle, "throttleWriteBpsDevice": throttle]
+        }
         let config: [String: Any] = [
             "ociVersion": "1.0.2",
             "hostname": "box",
@@ -93,13 +102,7 @@ extension SandboxEngine {
                 "uidMappings": [["containerID": 0, "hostID": hostIDBase, "size": BoxBundle.idRangeSize]],
                 "gidMappings": [["containerID": 0, "hostID": hostIDBase, "size": BoxBundle.idRangeSize]],
                 "cgroupsPath": cgroupPath,
-                "resources": [
-                    "devices": [["allow": false, "access": "rwm"]],
-                    "memory": ["limit": memoryBytes, "swap": memoryBytes],
-                    "pids": ["limit": limits.pids],
-                    "cpu": ["quota": 1000 * limits.cpuPercent, "period": 100_000],
-                    "blockIO": ["throttleReadBpsDevice": throttle, "throttleWriteBpsDevice": throttle],
-                ],
+                "resources": resources,
                 "maskedPaths": [
                     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
                     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/proc/sysrq-trigger",
@@ -109,17 +112,5 @@ extension SandboxEngine {
             ],
         ]
         return BoxConfig(json: config, mountPoints: points)
-    }
-
-    /// The block device holding the work directory, for the I/O throttle.
-    func blockDevice() throws -> (major: Int, minor: Int) {
-        var info = stat()
-        guard stat(configuration.workDirectory, &info) == 0 else {
-            throw ForgeError.sandboxUnavailable("cannot stat the work directory")
-        }
-        let device = UInt64(info.st_dev)
-        let major = Int(((device >> 32) & 0xffff_f000) | ((device >> 8) & 0xfff))
-        let minor = Int(((device >> 12) & 0xffff_ff00) | (device & 0xff))
-        return (major, minor)
     }
 }

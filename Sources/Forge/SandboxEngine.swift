@@ -94,6 +94,8 @@ public final class SandboxEngine: Sendable {
     private let slots: AsyncSlots
     /// What each stage mounts from the host's library directories.
     let libraries: RuntimeLibraries
+    /// The disks each box's I/O is throttled on, and what is not throttled.
+    public let ioThrottle: IOThrottle
     private let counter = Atomic<Int>(0)
 
     /// Prepares the directories and reaps whatever a previous engine with the
@@ -103,7 +105,7 @@ public final class SandboxEngine: Sendable {
         self.catalog = catalog
         self.audit = audit
         self.logger = logger
-        self.cgroups = CgroupLocator.detect()
+        self.cgroups = try CgroupLocator.detect().delegated(engine: configuration.engineID)
         if let problem = cgroups.cpuAccountingProblem() { throw ForgeError.sandboxUnavailable(problem) }
         self.slots = AsyncSlots(count: min(BoxBundle.maximumSlots, max(1, configuration.maximumConcurrentRuns)))
         self.libraries = RuntimeLibraries.cached(catalog: catalog)
@@ -125,8 +127,24 @@ public final class SandboxEngine: Sendable {
         signal(SIGPIPE, SIG_IGN)
         try Self.ensureOwnDirectory(configuration.workDirectory, mode: 0o711)
         try Self.ensureOwnDirectory(configuration.stateDirectory, mode: 0o700)
+        self.ioThrottle = IOThrottle.plan(paths: Self.throttledPaths(configuration: configuration, catalog: catalog))
+            .tried(on: cgroups.throttleDirectory(engine: configuration.engineID), mode: cgroups.mode)
+        if !ioThrottle.exceptions.isEmpty {
+            logger.warning("sandbox I/O throttle incomplete", metadata: ["io_throttle": "\(ioThrottle.summary)"])
+        }
         try writeEtcFiles()
         reapOrphans()
+    }
+
+    /// What boxes touch on disk: the work directory and the toolchains.
+    public static func throttledPaths(configuration: SandboxConfiguration, catalog: RuntimeCatalog) -> [String] {
+        var paths = [configuration.workDirectory]
+        let stages = catalog.runtimes.flatMap { [$0.run] + ($0.compile.map { [$0] } ?? []) }
+        for source in catalog.libraries.map(\.source) + stages.flatMap({ $0.mounts.map(\.source) })
+        where !paths.contains(source) && FileManager.default.fileExists(atPath: source) {
+            paths.append(source)
+        }
+        return paths
     }
 
     /// Why boxes' CPU time cannot be accounted on this host, or nil; the
@@ -357,7 +375,11 @@ public final class SandboxEngine: Sendable {
             )
             let outcome = await runner.run()
             var result = outcome.result(stage: name, isCompile: isCompile)
-            if outcome.setupFailure != nil { result.verdict = .internalError }
+            if let failure = outcome.setupFailure {
+                result.verdict = .internalError
+                result.setupFailure = failure
+                logger.error("sandbox setup failed", metadata: ["box": "\(id)", "reason": "\(failure)"])
+            }
             do {
                 try await recordEvents(id: id, reference: reference, stage: name, language: runtime.language, outcome: outcome, result: result)
             } catch {
@@ -367,12 +389,18 @@ public final class SandboxEngine: Sendable {
             }
             return StageOutcome(result: result, bundle: bundle, outputDirectory: output)
         } catch {
-            logger.error("sandbox setup failed", metadata: ["box": "\(id)", "error": "\(error)"])
+            let reason = (error as? ForgeError)?.reason ?? "\(error)"
+            logger.error("sandbox setup failed", metadata: ["box": "\(id)", "reason": "\(reason)"])
             try? await audit?.record(
-                AuditEvent(actor: "system", action: "sandbox.setup_failed", target: id, outcome: .error, details: ["stage": name])
+                AuditEvent(
+                    actor: "system", action: "sandbox.setup_failed", target: id, outcome: .error,
+                    details: ["stage": name, "reason": reason, "execution": reference ?? ""]
+                )
             )
             bundle?.remove()
-            return StageOutcome(result: StageResult.internalError(stage: name), bundle: nil, outputDirectory: nil)
+            var result = StageResult.internalError(stage: name)
+            result.setupFailure = reason
+            return StageOutcome(result: result, bundle: nil, outputDirectory: nil)
         }
     }
 

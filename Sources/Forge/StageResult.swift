@@ -13,6 +13,9 @@ public struct StageResult: Sendable, Codable, Equatable {
     public var cpuMilliseconds: Int
     public var wallMilliseconds: Int
     public var peakMemoryBytes: UInt64
+    /// Why the box could not be set up, for the operator (`talos run`, the
+    /// log and the audit trail); never sent to the program's owner.
+    public var setupFailure: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case stage, verdict, signal, stdout, stderr

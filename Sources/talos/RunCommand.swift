@@ -79,6 +79,11 @@ struct RunCommand: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             FileHandleOutput.standardOutput(String(decoding: try encoder.encode(result), as: UTF8.self) + "\n")
+            for stage in [result.compile, result.run].compactMap({ $0 }) {
+                if let failure = stage.setupFailure {
+                    FileHandleOutput.standardError("the sandbox could not set up the \(stage.stage) box: \(failure)\n")
+                }
+            }
             if result.verdict == .internalError { throw ExitCode.failure }
         }
     }
