@@ -84,3 +84,15 @@ enum HostProcess {
         return signal != 0 && signal != 0x7f ? signal : nil
     }
 }
+
+/// Short host commands for diagnostics, spawned directly. Foundation's
+/// `Process` is not used: it waits on a run loop whose wakeup socket needs
+/// loopback, and hangs for good on a host whose loopback is down.
+public enum HostCommand {
+    /// Runs `argv` (an absolute path first) to completion: its exit status
+    /// and at most 64 KiB of combined output; -1 when it cannot start.
+    public static func run(_ argv: [String]) -> (status: Int32, output: String) {
+        guard let first = argv.first, first.hasPrefix("/") else { return (-1, "not an absolute path") }
+        return (try? HostProcess.run(argv)) ?? (-1, "cannot start \(first)")
+    }
+}

@@ -6,11 +6,21 @@ public struct ToolchainMount: Sendable, Codable, Equatable {
     public var destination: String
     /// A single file rather than a directory.
     public var file: Bool?
+    /// Mounted only where the host has it: files one packaging of a
+    /// toolchain keeps apart and another builds in (Debian's Node reads its
+    /// bundled modules from /usr/share/nodejs, other builds carry them).
+    public var optional: Bool?
 
-    public init(source: String, destination: String, file: Bool? = nil) {
+    public init(source: String, destination: String, file: Bool? = nil, optional: Bool? = nil) {
         self.source = source
         self.destination = destination
         self.file = file
+        self.optional = optional
+    }
+
+    /// Whether a box gets this mount on this host.
+    var isPresent: Bool {
+        optional != true || FileManager.default.fileExists(atPath: source)
     }
 }
 

@@ -5,6 +5,7 @@ import CSystemShims
 import Forge
 import Foundation
 import SwiftASN1
+import Synchronization
 public import Logging
 import TalosCore
 import TalosStore
@@ -46,16 +47,59 @@ public struct Doctor: Sendable {
         checks.append(dataDirectoryCheck())
         checks.append(diskSpaceCheck())
         checks.append(tlsCheck())
-        checks.append(await databaseCheck())
+        // A check that waits on the network (a database host that does not
+        // answer, a loopback that is down) must not hold the others.
+        checks.append(await Self.bounded(name: "database", seconds: 15) { await databaseCheck() })
         let cgroups = CgroupLayout.detect()
         checks.append(cgroupCheck(cgroups))
         checks.append(cpuAccountingCheck())
+        checks.append(ioThrottleCheck())
         checks.append(userNamespaceCheck())
         checks.append(seccompCheck())
         checks.append(landlockCheck())
-        checks.append(crunCheck(cgroups))
+        checks.append(await Self.bounded(name: "crun", seconds: 60) { crunCheck(cgroups) })
         checks += runtimeChecks()
         return checks
+    }
+
+    /// `check`, or a failure naming it when it has not answered in `seconds`.
+    static func bounded(name: String, seconds: Int, _ check: @escaping @Sendable () async -> Check) async -> Check {
+        let answer = FirstAnswer()
+        return await withCheckedContinuation { continuation in
+            answer.set(continuation)
+            Task.detached { answer.resume(await check()) }
+            Task.detached {
+                try? await Task.sleep(for: .seconds(seconds))
+                answer.resume(Check(name: name, level: .fail, message: "no answer within \(seconds) s (is the network, or loopback, down?)"))
+            }
+        }
+    }
+
+    /// Resumes a continuation with whichever answer comes first.
+    final class FirstAnswer: Sendable {
+        private let state = Mutex<CheckedContinuation<Check, Never>?>(nil)
+
+        func set(_ continuation: CheckedContinuation<Check, Never>) {
+            state.withLock { $0 = continuation }
+        }
+
+        func resume(_ check: Check) {
+            state.withLock { $0.take() }?.resume(returning: check)
+        }
+    }
+
+    /// Which disks boxes' I/O is throttled on; storage with no whole disk
+    /// behind it (tmpfs, overlay, a partition's disk unknown) is a stated
+    /// fallback, not a failure.
+    func ioThrottleCheck(catalog: RuntimeCatalog? = try? RuntimeCatalog.builtIn()) -> Check {
+        var work = settings.sandboxWorkDirectory ?? "/run/talos"
+        while !FileManager.default.fileExists(atPath: work), work != "/" {
+            work = (work as NSString).deletingLastPathComponent
+        }
+        guard let catalog else { return Check(name: "io throttle", level: .fail, message: "the runtimes catalog cannot be read") }
+        let configuration = SandboxConfiguration(stateDirectory: work, workDirectory: work, engineID: "doctor")
+        let plan = IOThrottle.plan(paths: SandboxEngine.throttledPaths(configuration: configuration, catalog: catalog))
+        return Check(name: "io throttle", level: plan.exceptions.isEmpty ? .ok : .warn, message: plan.summary)
     }
 
     /// One line per runtime of the catalog: ready, or which package is missing.
@@ -70,7 +114,7 @@ public struct Doctor: Sendable {
         }
         for runtime in catalog.runtimes {
             let stages = [runtime.run] + (runtime.compile.map { [$0] } ?? [])
-            let needed = catalog.libraries.map(\.source) + stages.flatMap { $0.mounts.map(\.source) }
+            let needed = catalog.libraries.map(\.source) + stages.flatMap { $0.mounts.filter { $0.optional != true }.map(\.source) }
                 + stages.compactMap { $0.argv.first }.filter { !$0.hasPrefix("/box/") }
             let missing = needed.filter { !FileManager.default.fileExists(atPath: $0) }
             if missing.isEmpty {
@@ -159,7 +203,8 @@ public struct Doctor: Sendable {
     func cgroupCheck(_ layout: CgroupLayout) -> Check {
         switch layout {
         case .v2:
-            return Check(name: "cgroups", level: .ok, message: "unified cgroup v2 hierarchy")
+            let report = CgroupV2Report.describe()
+            return Check(name: "cgroups", level: report.ready ? .ok : .fail, message: report.message)
         case .v1:
             return Check(name: "cgroups", level: .ok, message: "cgroup v1 controllers (legacy); limits work, v2 is preferred")
         case .hybrid(let v2Controllers):
@@ -240,20 +285,7 @@ public struct Doctor: Sendable {
     }
 
     static func run(_ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do {
-            try process.run()
-        } catch {
-            return (-1, "cannot start \(arguments[0])")
-        }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        HostCommand.run(arguments)
     }
 }
 
