@@ -1,5 +1,5 @@
 # Try to write everywhere except /box, /tmp and /dev/shm. Every attempt must fail.
-import errno, os
+import errno, os, stat
 
 attempts = []
 
@@ -37,7 +37,18 @@ tryit("rename /etc/passwd", lambda: os.rename("/etc/passwd", "/etc/passwd.bak"))
 tryit("chmod /etc/passwd 0666", lambda: os.chmod("/etc/passwd", 0o666))
 tryit("write /proc/sys/kernel/hostname", write("/proc/sys/kernel/hostname", "pwned"))
 tryit("write /proc/sys/vm/drop_caches", write("/proc/sys/vm/drop_caches", "3"))
-tryit("write /proc/sysrq-trigger", write("/proc/sysrq-trigger", "b"))
+# Stock runtimes mask /proc/sysrq-trigger with /dev/null: a write there
+# "succeeds" and reaches nothing. Only the real proc file counts.
+def sysrq():
+    info = os.stat("/proc/sysrq-trigger")
+    if stat.S_ISCHR(info.st_mode) and (os.major(info.st_rdev), os.minor(info.st_rdev)) == (1, 3):
+        raise OSError(errno.ENODEV, "masked by /dev/null")
+    if not stat.S_ISREG(info.st_mode) or os.stat("/proc").st_dev != info.st_dev:
+        raise OSError(errno.ENODEV, "not the proc file")
+    write("/proc/sysrq-trigger", "b")()
+
+
+tryit("write /proc/sysrq-trigger", sysrq)
 # Lowering oom_score_adj (to become the host OOM killer's last choice) needs CAP_SYS_RESOURCE.
 tryit("write /proc/1/oom_score_adj -1000", write("/proc/1/oom_score_adj", "-1000"))
 tryit("write /proc/self/oom_score_adj -1000", write("/proc/self/oom_score_adj", "-1000"))
