@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 DATA_DIR ?= ./talos-data
 
-.PHONY: run test fuzz build deps test-deps bench-http bench-auth
+.PHONY: run test test-cgroup2 fuzz build deps test-deps bench-http bench-auth
 
 ## Install what is missing, build, and serve https://127.0.0.1:8443 from ./talos-data (SQLite).
 run: deps build
@@ -11,6 +11,12 @@ run: deps build
 ## Install what is missing (PostgreSQL included) and run every test on SQLite and PostgreSQL.
 test: test-deps
 	scripts/test.sh
+
+## The sandbox suites on a cgroup v2 kernel: a small Debian VM under qemu (software
+## emulation), the engine at the hierarchy's root, in a service cgroup and in a
+## delegated subtree with its own cgroup namespace. Reuses the debug build.
+test-cgroup2: test-deps
+	scripts/test-cgroup2.sh
 
 ## schemathesis against /openapi.json with EXAMPLES examples per operation, role and
 ## database, then every libFuzzer target for FUZZ_SECONDS each.

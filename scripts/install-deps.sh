@@ -14,7 +14,10 @@ if [[ $profile == test ]]; then
   # tokens and password hashes.
   # python3-venv holds the official judge0 SDK (from PyPI), which the
   # compatibility tests drive unmodified against Talos.
-  packages+=(postgresql postgresql-contrib wrk curl python3-jwt python3-cryptography python3-argon2 python3-venv)
+  # qemu, debootstrap and e2fsprogs boot the cgroup v2 VM (make test-cgroup2)
+  # and build the partitioned disk the sandbox tests put a work directory on.
+  packages+=(postgresql postgresql-contrib wrk curl python3-jwt python3-cryptography python3-argon2 python3-venv
+    qemu-system-x86 debootstrap e2fsprogs)
 fi
 
 missing=()

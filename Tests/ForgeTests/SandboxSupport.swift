@@ -8,16 +8,27 @@ import Synchronization
 enum TestSandbox {
     static let root = "/run/talos/forge-test-\(ProcessInfo.processInfo.processIdentifier)"
 
-    static func engine(id: String, concurrency: Int = 2) throws -> SandboxEngine {
+    static func engine(id: String, concurrency: Int = 2, workDirectory: String? = nil) throws -> SandboxEngine {
         try SandboxEngine(
             configuration: SandboxConfiguration(
-                stateDirectory: root + "/state-" + id, workDirectory: root + "/work-" + id, engineID: "test-" + id,
-                maximumConcurrentRuns: concurrency
+                stateDirectory: root + "/state-" + id, workDirectory: workDirectory ?? root + "/work-" + id, engineID: "test-" + id,
+                maximumConcurrentRuns: concurrency, policy: isEmulated ? emulatedPolicy : LimitPolicy()
             ),
             catalog: try RuntimeCatalog.builtIn(),
             audit: nil,
             logger: Logger(label: "forge-test") { _ in SwiftLogNoOpLogHandler() }
         )
+    }
+
+    /// Set in the cgroup v2 VM, where everything runs under software
+    /// emulation: compilers may be given more time there.
+    static let isEmulated = ProcessInfo.processInfo.environment["TALOS_TEST_EMULATED"] != nil
+    static let emulatedCompileMilliseconds = 300_000
+    static var emulatedPolicy: LimitPolicy {
+        var maxima = SandboxLimits.defaultMaxima
+        maxima.cpuMilliseconds = emulatedCompileMilliseconds
+        maxima.wallMilliseconds = emulatedCompileMilliseconds * 2
+        return LimitPolicy(maxima: maxima)
     }
 
     static let shared = Mutex<SandboxEngine?>(nil)
@@ -61,17 +72,8 @@ enum TestSandbox {
     /// What this engine left: containers in its state, bundles, cgroups.
     static func leftovers(of engine: SandboxEngine) -> [String] {
         var found: [String] = []
-        let crun = engine.configuration.crunPath
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: crun)
-        process.arguments = ["--root", engine.configuration.stateDirectory, "list", "-q"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        if (try? process.run()) != nil {
-            let listed = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            found += listed.split(separator: "\n").map { "container \($0)" }
+        if let listed = try? HostProcess.run([engine.configuration.crunPath, "--root", engine.configuration.stateDirectory, "list", "-q"]) {
+            found += listed.output.split(separator: "\n").map { "container \($0)" }
         }
         let boxes = (try? FileManager.default.contentsOfDirectory(atPath: engine.configuration.workDirectory + "/boxes")) ?? []
         found += boxes.map { "bundle \($0)" }

@@ -1,3 +1,4 @@
+import Foundation
 import Forge
 @testable import TalosServer
 import Logging
@@ -23,6 +24,46 @@ struct DoctorTests {
         #expect(check.level == .fail)
         #expect(check.message.contains("mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb"))
         #expect(doctor.cgroupCheck(.hybrid(v2Controllers: [])).level == .ok)
+    }
+
+    @Test("cgroup v2: root, a delegated service or namespace, and a cgroup without delegation are told apart")
+    func cgroupV2Delegation() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("doctor-cgroup-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func cgroup(_ path: String, controllers: String, isRoot: Bool = false) throws {
+            try FileManager.default.createDirectory(atPath: root + path, withIntermediateDirectories: true)
+            try Data(controllers.utf8).write(to: URL(fileURLWithPath: root + path + "/cgroup.controllers"))
+            try Data().write(to: URL(fileURLWithPath: root + path + "/cgroup.subtree_control"))
+            if !isRoot { try Data("domain\n".utf8).write(to: URL(fileURLWithPath: root + path + "/cgroup.type")) }
+        }
+        try cgroup("", controllers: "cpuset cpu io memory pids\n", isRoot: true)
+        try cgroup("/system.slice/talos.service", controllers: "cpu io memory pids\n")
+        try cgroup("/system.slice/plain.service", controllers: "cpu\n")
+
+        let atRoot = CgroupV2Report.describe(root: root, membership: "0::/\n")
+        #expect(atRoot.ready && atRoot.message.contains("root"))
+        let service = CgroupV2Report.describe(root: root, membership: "0::/system.slice/talos.service\n")
+        #expect(service.ready && service.message.contains("delegated") && service.message.contains("talos-supervisor"), "\(service.message)")
+        let moved = CgroupV2Report.describe(root: root, membership: "0::/system.slice/talos.service/talos-supervisor\n")
+        #expect(moved.ready && moved.message.contains("/system.slice/talos.service "), "a restarted engine looks past its own leaf")
+        let plain = CgroupV2Report.describe(root: root, membership: "0::/system.slice/plain.service\n")
+        #expect(!plain.ready && plain.message.contains("without delegation") && plain.message.contains("memory, pids"), "\(plain.message)")
+        #expect(plain.message.contains("Delegate=yes"))
+        #expect(Doctor(settings: ServerSettings(), logger: .init(label: "test")).cgroupCheck(.v1).level == .ok)
+    }
+
+    @Test("a whole doctor run answers, explains this host's cgroups and I/O throttle, with loopback up or down")
+    func wholeRun() async throws {
+        var settings = ServerSettings()
+        settings.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("doctor-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: settings.dataDirectory) }
+        let checks = await Doctor(settings: settings, logger: .init(label: "test")).run()
+        let cgroups = try #require(checks.first { $0.name == "cgroups" })
+        #expect(cgroups.level == .ok, "\(cgroups.line)")
+        let throttle = try #require(checks.first { $0.name == "io throttle" })
+        #expect(throttle.level != .fail && !throttle.message.isEmpty, "\(throttle.line)")
+        #expect(checks.first { $0.name == "crun" }?.level == .ok)
+        #expect(checks.allSatisfy { !$0.line.contains("\n") })
     }
 
     @Test("this host's checks each produce one line")
