@@ -58,3 +58,20 @@ pid_t talos_spawn(const char *path, char *const argv[], char *const envp[], int 
 int talos_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
+
+#include <grp.h>
+#include <linux/capability.h>
+
+int talos_drop_privileges(unsigned int uid, unsigned int gid) {
+    if (uid == 0 || gid == 0) { errno = EINVAL; return -1; }
+    for (int cap = 0; cap <= 63; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    }
+    if (setgroups(0, NULL) != 0) return -1;
+    if (setresgid(gid, gid, gid) != 0) return -1;
+    if (setresuid(uid, uid, uid) != 0) return -1;
+    (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    if (setuid(0) == 0 || seteuid(0) == 0) return -2;
+    return 0;
+}

@@ -21,11 +21,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (default 8443).")
     var port: Int?
 
+    @Option(help: "Started as root, serve as this user when the data directory does not exist yet (default talos); otherwise as the data directory's owner.")
+    var user: String = "talos"
+
     func run() async throws {
         try await reportingFailures {
             var settings = try await common.settings()
+            try ServiceUser.dropIfRoot(dataDirectory: settings.dataDirectory, user: user)
             if let host { settings.host = host }
             if let port { settings.port = port }
+            // The network-facing process never starts a box: `talos worker`
+            // runs the queue, with the privileges that takes.
+            settings.inProcessWorkers = false
             let logger = makeLogger(level: settings.logLevel)
             let host = settings.host
             let runtime = try await ServerRuntime.prepare(settings: settings, logger: logger)
@@ -47,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
                       talos admin create --email you@example.com --data-dir \(dataDirectory)
                                                                   creates the first super admin (prints a one-time token)
                       curl --cacert \(dataDirectory)/tls/dev-ca.pem https://localhost:\(port)/healthz
+                      talos worker --data-dir \(dataDirectory)     runs queued code in sandboxes (as root; `make run` starts it)
                       talos doctor --data-dir \(dataDirectory)     checks this host can sandbox code
                       talos audit verify --data-dir \(dataDirectory)   checks the audit trail
 

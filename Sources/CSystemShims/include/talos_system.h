@@ -18,6 +18,14 @@ int talos_set_child_subreaper(void);
 /// Stops adopting orphaned descendants (tests that play a killed engine).
 int talos_clear_child_subreaper(void);
 
+/// Gives up root for good on the calling thread, and on every thread for the
+/// ids: empties the capability bounding set, drops supplementary groups,
+/// sets real, effective and saved gid and uid, clears ambient capabilities
+/// and sets no_new_privs. Meant to be followed by an exec, which leaves one
+/// thread with exactly this state. Returns 0, or -1 with errno set, or -2 if
+/// root could be regained.
+int talos_drop_privileges(unsigned int uid, unsigned int gid);
+
 /// Starts `path` with `argv` (NULL-terminated) and a complete `envp`, with
 /// fds 0, 1 and 2 taken from the given descriptors; closes every other
 /// descriptor in the child. Returns the pid, or -1 with errno set.
