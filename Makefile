@@ -4,9 +4,10 @@ DATA_DIR ?= ./talos-data
 
 .PHONY: run test test-cgroup2 fuzz build deps test-deps bench-http bench-auth
 
-## Install what is missing, build, and serve https://127.0.0.1:8443 from ./talos-data (SQLite).
+## Install what is missing, build, and serve https://127.0.0.1:8443 from ./talos-data (SQLite):
+## the server as the unprivileged user talos, a sandbox worker beside it; Ctrl-C stops both.
 run: deps build
-	.build/debug/talos serve --data-dir $(DATA_DIR)
+	DATA_DIR=$(DATA_DIR) scripts/run.sh
 
 ## Install what is missing (PostgreSQL included) and run every test on SQLite and PostgreSQL.
 test: test-deps
