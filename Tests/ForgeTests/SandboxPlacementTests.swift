@@ -150,8 +150,12 @@ extension ForgeSandboxTests {
         for box in (try? FileManager.default.contentsOfDirectory(atPath: engineDirectory)) ?? [] {
             let directory = engineDirectory + "/" + box
             guard !CgroupLocator.words(directory + "/cgroup.procs").isEmpty else { continue }
-            // crun places the box's first process, then writes its limits.
-            if cgroups.mode == .v2, (try? String(contentsOfFile: directory + "/pids.max", encoding: .utf8))?.hasPrefix("max") != false { continue }
+            // crun places the box's first process, then writes its limits
+            // (pids last on v2); wait for them.
+            let pidsMax = cgroups.mode == .v2
+                ? directory + "/pids.max"
+                : cgroups.v1Root("pids") + cgroups.enginePath(engine: engine.configuration.engineID) + "/" + box + "/pids.max"
+            if (try? String(contentsOfFile: pidsMax, encoding: .utf8))?.hasPrefix("max") != false { continue }
             var files: [String: String] = [:]
             for name in names {
                 if let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) {
@@ -166,6 +170,10 @@ extension ForgeSandboxTests {
                     contentsOfFile: cgroups.v1Root("blkio") + path + "/blkio.throttle.read_bps_device", encoding: .utf8
                 )
             }
+            // All of them, not a moment between two writes.
+            let memory = files["memory.max"] ?? files["memory.limit_in_bytes"] ?? "max"
+            let throttle = files["io.max"] ?? files["blkio.throttle.read_bps_device"] ?? ""
+            if memory == "max" || memory.hasPrefix("92233720") || (!engine.ioThrottle.disks.isEmpty && throttle.isEmpty) { continue }
             return files
         }
         return [:]

@@ -11,9 +11,18 @@ enum TalosBinary {
 
     /// Starts `talos serve` on a free port and returns once it listens,
     /// with what it printed.
+    /// Started as root, `talos serve` serves as the user `talos`, which must
+    /// exist and reach the data directory.
     static func serve(dataDirectory: String) throws -> (Process, String) {
+        var binary = path
+        if getuid() == 0 {
+            _ = try PrivilegeSeparationTests.serviceUser()
+            let parent = (dataDirectory as NSString).deletingLastPathComponent
+            chmod(parent, 0o711)
+            binary = try copy(into: parent + "/bin")
+        }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
+        process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--data-dir", dataDirectory, "--port", "0"]
         process.environment = ["TALOS_METRICS_ENABLED": "false", "PATH": "/usr/bin:/bin"]
         let output = Pipe()
@@ -27,6 +36,19 @@ enum TalosBinary {
             seen += String(decoding: chunk, as: UTF8.self)
         }
         return (process, seen)
+    }
+}
+
+extension TalosBinary {
+    /// The binary and its resource bundles, copied where the service user can
+    /// read them, wherever the clone lives.
+    static func copy(into directory: String) throws -> String {
+        let built = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        for name in try FileManager.default.contentsOfDirectory(atPath: built) where name == "talos" || (name.hasPrefix("talos_") && name.hasSuffix(".resources")) {
+            try FileManager.default.copyItem(atPath: built + "/" + name, toPath: directory + "/" + name)
+        }
+        return directory + "/talos"
     }
 }
 
