@@ -8,7 +8,7 @@ profile=${1:-run}
 # Build and serve, plus the sandbox: crun, a static init, and the toolchains
 # of the runtimes catalog (Sources/Forge/runtimes.json).
 packages=(pkg-config libargon2-dev libsqlite3-dev libssl-dev crun uidmap tini
-  python3 nodejs golang-1.19-go rustc gcc-12 binutils-x86-64-linux-gnu)
+  python3 nodejs golang-1.19-go rustc gcc-12 g++-12 libc6-dev libstdc++-12-dev binutils-x86-64-linux-gnu)
 if [[ $profile == test ]]; then
   # python3-jwt and python3-argon2 check that other libraries accept our
   # tokens and password hashes.

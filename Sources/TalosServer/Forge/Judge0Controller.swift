@@ -23,7 +23,7 @@ struct Judge0Controller {
     /// Judge0 ids of the languages Talos runs (its 1.13.1 ids).
     static let languageIDs = Judge0Submission.languageIDs
     static let displayNames: [String: String] = [
-        "python": "Python", "javascript": "JavaScript (Node.js)", "go": "Go", "rust": "Rust",
+        "python": "Python", "javascript": "JavaScript (Node.js)", "go": "Go", "rust": "Rust", "c": "C (GCC)", "cpp": "C++ (GCC)",
     ]
 
     static let statuses: [(Int, String)] = [

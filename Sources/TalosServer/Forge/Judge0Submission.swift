@@ -11,7 +11,7 @@ struct Judge0Submission {
     let maxima: SandboxLimits
 
     /// Judge0 ids of the languages Talos runs (its 1.13.1 ids).
-    static let languageIDs: [String: Int] = ["python": 71, "javascript": 63, "go": 60, "rust": 73]
+    static let languageIDs: [String: Int] = ["python": 71, "javascript": 63, "go": 60, "rust": 73, "c": 50, "cpp": 54]
 
     enum Built {
         case success(ExecutionSpec)

@@ -11,7 +11,7 @@ struct PistonRequest {
 
     static let aliases: [String: [String]] = [
         "python": ["py", "py3", "python3"], "javascript": ["js", "node-js", "node-javascript", "node"], "go": ["golang"],
-        "rust": ["rs"],
+        "rust": ["rs"], "c": ["gcc"], "cpp": ["c++", "g++"],
     ]
 
     enum Built {
