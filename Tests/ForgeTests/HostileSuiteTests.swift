@@ -108,7 +108,7 @@ struct ForgeSandboxTests {
     @Test("the corpus is present and covers every language", .enabled(if: !HostileCase.isPartial))
     func corpus() {
         #expect(HostileCase.all.count >= 40)
-        #expect(Set(HostileCase.all.map(\.language)) == ["python", "javascript", "go", "rust"])
+        #expect(Set(HostileCase.all.map(\.language)) == ["python", "javascript", "go", "rust", "c", "cpp"])
     }
 
     @Test("each case gets exactly its verdict and the host is untouched", arguments: HostileCase.all)

@@ -32,7 +32,7 @@ struct RuntimeLibrariesTests {
         #expect(!Self.names(libraries, "javascript", compile: false).contains(Self.directory + "libexpat.so.1"))
         #expect(python.count < 80 && rustCompile.count < 120, "files, not directories: \(python.count), \(rustCompile.count)")
         // Every mount is one existing file, shown where the loader looks for it.
-        for mount in ["python", "javascript", "go", "rust"].flatMap({
+        for mount in ["python", "javascript", "go", "rust", "c", "cpp"].flatMap({
             libraries.mounts(language: $0, compile: false) + libraries.mounts(language: $0, compile: true)
         }) {
             #expect(mount.file == true && FileManager.default.fileExists(atPath: mount.source))

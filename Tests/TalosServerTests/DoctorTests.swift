@@ -83,7 +83,7 @@ struct DoctorTests {
     func runtimes() throws {
         let doctor = Doctor(settings: ServerSettings(), logger: .init(label: "test"))
         let checks = doctor.runtimeChecks()
-        #expect(Set(checks.map(\.name)).isSuperset(of: ["runtime python", "runtime javascript", "runtime go", "runtime rust"]))
+        #expect(Set(checks.map(\.name)).isSuperset(of: ["runtime python", "runtime javascript", "runtime go", "runtime rust", "runtime c", "runtime cpp"]))
         #expect(checks.filter { $0.name.hasPrefix("runtime") }.allSatisfy { $0.level == .ok }, "make test installs every toolchain")
         var catalog = try RuntimeCatalog.builtIn()
         catalog.runtimes[0].run.mounts.append(.init(source: "/nonexistent/toolchain", destination: "/opt/x"))

@@ -63,7 +63,7 @@ struct ExecutionAPITests {
             #expect(try await api.call(.get, "/v1/executions?status=bogus", token: consumer).status == .badRequest)
             // Runtimes.
             let runtimes = try await api.call(.get, "/v1/runtimes", token: consumer)
-            #expect((runtimes.json["runtimes"] as? [[String: any Sendable]])?.count == 4)
+            #expect((runtimes.json["runtimes"] as? [[String: any Sendable]])?.count == 6)
             // Bad input: clear errors, nothing queued.
             let unknown = try await api.call(.post, "/v1/executions", token: consumer, json: ["language": "cobol", "source": "x"])
             #expect(unknown.status == .unprocessableContent)
