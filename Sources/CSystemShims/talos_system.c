@@ -75,3 +75,92 @@ int talos_drop_privileges(unsigned int uid, unsigned int gid) {
     if (setuid(0) == 0 || seteuid(0) == 0) return -2;
     return 0;
 }
+
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+int talos_listen_unix(const char *path) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address.sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(address.sun_path, path);
+    int descriptor = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (descriptor < 0) return -1;
+    unlink(path);
+    mode_t previous = umask(0177);
+    int bound = bind(descriptor, (struct sockaddr *)&address, sizeof address);
+    umask(previous);
+    if (bound != 0 || listen(descriptor, 64) != 0) {
+        int saved = errno;
+        close(descriptor);
+        errno = saved;
+        return -1;
+    }
+    return descriptor;
+}
+
+int talos_accept_seccomp_listener(int listener, char *buffer, size_t capacity, size_t *length, int *fd) {
+    *length = 0;
+    *fd = -1;
+    int connection;
+    do { connection = accept4(listener, NULL, NULL, SOCK_CLOEXEC); } while (connection < 0 && errno == EINTR);
+    if (connection < 0) return -1;
+    for (;;) {
+        char control[CMSG_SPACE(sizeof(int) * 4)];
+        struct iovec vector = { .iov_base = buffer + *length, .iov_len = capacity - *length };
+        struct msghdr message;
+        memset(&message, 0, sizeof message);
+        message.msg_iov = &vector;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        if (vector.iov_len == 0) break;
+        ssize_t received = recvmsg(connection, &message, MSG_CMSG_CLOEXEC);
+        if (received < 0 && errno == EINTR) continue;
+        if (received <= 0) break;
+        for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            int *descriptors = (int *)CMSG_DATA(header);
+            for (size_t index = 0; index < count; index++) {
+                if (*fd < 0) *fd = descriptors[index]; else close(descriptors[index]);
+            }
+        }
+        *length += (size_t)received;
+    }
+    close(connection);
+    return 0;
+}
+
+int talos_seccomp_receive(int listener, int timeout_ms, unsigned long long *id, int *syscall_number, int *pid) {
+    struct pollfd waiting = { .fd = listener, .events = POLLIN };
+    int ready;
+    do { ready = poll(&waiting, 1, timeout_ms); } while (ready < 0 && errno == EINTR);
+    if (ready < 0) return -1;
+    if (ready == 0) return 0;
+    if (!(waiting.revents & POLLIN)) return -1;
+    struct seccomp_notif request;
+    memset(&request, 0, sizeof request);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0) {
+        // The caller died before its call was read, or the filter is gone.
+        return (errno == EINTR || errno == ENOENT) ? 0 : -1;
+    }
+    *id = request.id;
+    *syscall_number = request.data.nr;
+    *pid = (int)request.pid;
+    return 1;
+}
+
+int talos_seccomp_refuse(int listener, unsigned long long id, int error) {
+    struct seccomp_notif_resp response;
+    memset(&response, 0, sizeof response);
+    response.id = id;
+    response.error = -error;
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response) == 0 ? 0 : -1;
+}

@@ -13,7 +13,7 @@ extension SandboxEngine {
     /// default-deny seccomp profile and cgroup limits.
     func boxConfig(
         runtime: Runtime, spec: StageSpec, files: [SourceFile], arguments: [String], limits: SandboxLimits,
-        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, cgroupPath: String, hostIDBase: Int,
+        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, boxID: String, cgroupPath: String, hostIDBase: Int,
         libraries: [ToolchainMount]
     ) throws -> BoxConfig {
         let entry = "/src/" + files[0].name
@@ -108,9 +108,18 @@ extension SandboxEngine {
                     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/proc/sysrq-trigger",
                 ],
                 "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"],
-                "seccomp": seccomp.value,
+                "seccomp": seccompProfile(box: boxID),
             ],
         ]
         return BoxConfig(json: config, mountPoints: points)
+    }
+
+    /// The profile with this engine's agent as the listener of its
+    /// `SCMP_ACT_NOTIFY` rules, and the box named so refusals are its own.
+    func seccompProfile(box: String) -> [String: Any] {
+        var profile = seccomp.value
+        profile["listenerPath"] = seccompAgent.socketPath
+        profile["listenerMetadata"] = box
+        return profile
     }
 }

@@ -96,6 +96,8 @@ public final class SandboxEngine: Sendable {
     let libraries: RuntimeLibraries
     /// The disks each box's I/O is throttled on, and what is not throttled.
     public let ioThrottle: IOThrottle
+    /// Answers and counts the system calls the profile refuses on purpose.
+    let seccompAgent: SeccompAgent
     private let counter = Atomic<Int>(0)
 
     /// Prepares the directories and reaps whatever a previous engine with the
@@ -127,6 +129,7 @@ public final class SandboxEngine: Sendable {
         signal(SIGPIPE, SIG_IGN)
         try Self.ensureOwnDirectory(configuration.workDirectory, mode: 0o711)
         try Self.ensureOwnDirectory(configuration.stateDirectory, mode: 0o700)
+        self.seccompAgent = try SeccompAgent(socketPath: configuration.stateDirectory + "/seccomp.sock")
         self.ioThrottle = IOThrottle.plan(paths: Self.throttledPaths(configuration: configuration, catalog: catalog))
             .tried(on: cgroups.throttleDirectory(engine: configuration.engineID), mode: cgroups.mode)
         if !ioThrottle.exceptions.isEmpty {
@@ -228,6 +231,7 @@ public final class SandboxEngine: Sendable {
     /// engine that will not run again (a one-off `talos run`).
     public func close() {
         reapOrphans()
+        seccompAgent.close()
         for directory in cgroups.directories(for: cgroups.enginePath(engine: configuration.engineID)) {
             rmdir(directory)
         }
@@ -363,7 +367,7 @@ public final class SandboxEngine: Sendable {
             let cgroupPath = cgroups.boxPath(engine: configuration.engineID, box: id)
             let config = try boxConfig(
                 runtime: runtime, spec: spec, files: files, arguments: arguments, limits: limits, bundle: created,
-                outputMount: outputMount, outputDirectory: output, cgroupPath: cgroupPath, hostIDBase: hostIDBase,
+                outputMount: outputMount, outputDirectory: output, boxID: id, cgroupPath: cgroupPath, hostIDBase: hostIDBase,
                 libraries: libraryMounts(language: runtime.language, isCompile: isCompile, outputMount: outputMount)
             )
             try created.writeConfig(config.json)
@@ -375,6 +379,7 @@ public final class SandboxEngine: Sendable {
             )
             let outcome = await runner.run()
             var result = outcome.result(stage: name, isCompile: isCompile)
+            result.refusedSyscalls = seccompAgent.take(box: id)
             if let failure = outcome.setupFailure {
                 result.verdict = .internalError
                 result.setupFailure = failure
@@ -420,6 +425,16 @@ public final class SandboxEngine: Sendable {
         if outcome.stats.oomKills > 0 { events.append(("sandbox.oom_kill", [:])) }
         // The profile kills on foreign-ABI syscalls; that death is the kernel's report.
         if result.signal == SIGSYS { events.append(("sandbox.seccomp_violation", ["signal": "SIGSYS"])) }
+        if !result.refusedSyscalls.isEmpty {
+            let calls = result.refusedSyscalls.sorted { $0.key < $1.key }
+            events.append((
+                "sandbox.seccomp_refused",
+                [
+                    "syscalls": calls.map { "\($0.key)×\($0.value)" }.joined(separator: " "),
+                    "count": String(calls.reduce(0) { $0 + $1.value }),
+                ]
+            ))
+        }
         if outcome.stats.pidLimitHits > 0 { events.append(("sandbox.pid_limit", ["hits": String(outcome.stats.pidLimitHits)])) }
         if let limit = outcome.killedFor { events.append(("sandbox.timeout", ["limit": limit.rawValue])) }
         if outcome.outputExceeded { events.append(("sandbox.output_limit", [:])) }

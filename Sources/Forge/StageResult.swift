@@ -16,6 +16,9 @@ public struct StageResult: Sendable, Codable, Equatable {
     /// Why the box could not be set up, for the operator (`talos run`, the
     /// log and the audit trail); never sent to the program's owner.
     public var setupFailure: String? = nil
+    /// System calls the seccomp profile refused on purpose, by name, with
+    /// how often; for the operator and the audit trail.
+    public var refusedSyscalls: [String: Int] = [:]
 
     enum CodingKeys: String, CodingKey {
         case stage, verdict, signal, stdout, stderr

@@ -80,6 +80,10 @@ struct RunCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             FileHandleOutput.standardOutput(String(decoding: try encoder.encode(result), as: UTF8.self) + "\n")
             for stage in [result.compile, result.run].compactMap({ $0 }) {
+                if !stage.refusedSyscalls.isEmpty {
+                    let calls = stage.refusedSyscalls.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }
+                    FileHandleOutput.standardError("seccomp refused in the \(stage.stage) box: \(calls.joined(separator: " "))\n")
+                }
                 if let failure = stage.setupFailure {
                     FileHandleOutput.standardError("the sandbox could not set up the \(stage.stage) box: \(failure)\n")
                 }

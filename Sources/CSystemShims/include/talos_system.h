@@ -26,6 +26,23 @@ int talos_clear_child_subreaper(void);
 /// root could be regained.
 int talos_drop_privileges(unsigned int uid, unsigned int gid);
 
+/// A listening Unix socket at `path` (mode 0600), close-on-exec. Returns the
+/// descriptor, or -1 with errno set.
+int talos_listen_unix(const char *path);
+/// Accepts one connection on `listener` and reads what the runtime sends
+/// there when it hands over a seccomp listener: a JSON state of at most
+/// `capacity` bytes (stored in `buffer`, its length in `length`) and one
+/// descriptor passed with it (in `fd`, -1 if none). Returns 0, or -1.
+int talos_accept_seccomp_listener(int listener, char *buffer, size_t capacity, size_t *length, int *fd);
+/// Waits up to `timeout_ms` for one notification on a seccomp listener and
+/// reads it: its id, system call number and the caller's pid. Returns 1 when
+/// one was read, 0 on timeout (or a caller gone first), -1 when no process
+/// uses the filter any more.
+int talos_seccomp_receive(int listener, int timeout_ms, unsigned long long *id, int *syscall_number, int *pid);
+/// Answers notification `id`: the system call fails with `error` (a
+/// positive errno). Returns 0, or -1 (the caller is gone).
+int talos_seccomp_refuse(int listener, unsigned long long id, int error);
+
 /// Starts `path` with `argv` (NULL-terminated) and a complete `envp`, with
 /// fds 0, 1 and 2 taken from the given descriptors; closes every other
 /// descriptor in the child. Returns the pid, or -1 with errno set.
