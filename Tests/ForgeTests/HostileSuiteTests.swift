@@ -20,9 +20,11 @@ struct HostileCase: Decodable, Sendable, CustomTestStringConvertible {
         var stdout: String?
         var stdoutContains: String?
         var stdoutTruncated: Bool?
+        /// System calls the seccomp agent must have refused and counted.
+        var refused: [String]?
 
         enum CodingKeys: String, CodingKey {
-            case verdict, limit, stage, signal, stdout
+            case verdict, limit, stage, signal, stdout, refused
             case exitCode = "exit_code"
             case stdoutContains = "stdout_contains"
             case stdoutTruncated = "stdout_truncated"
@@ -139,6 +141,9 @@ struct ForgeSandboxTests {
         if let fragment = testCase.expect.stdoutContains { #expect(outcome.stdout.contains(fragment), "\(summary)") }
         if let truncated = testCase.expect.stdoutTruncated { #expect(outcome.stdoutTruncated == truncated, "\(summary)") }
         #expect(!outcome.stdout.contains("ESCAPED"), "\(summary)")
+        for call in testCase.expect.refused ?? [] {
+            #expect((outcome.refusedSyscalls[call] ?? 0) >= 1, "\(testCase.name): \(call) refused and counted: \(outcome.refusedSyscalls)")
+        }
         #expect(outcome.peakMemoryBytes <= UInt64(SandboxLimits.defaultMaxima.memoryMiB) * 1024 * 1024)
 
         // Nothing survives a run.
