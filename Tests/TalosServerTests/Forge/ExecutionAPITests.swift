@@ -36,17 +36,6 @@ struct ExecutionAPITests {
                 #expect(waited["created_at"] != nil && waited["started_at"] != nil && waited["finished_at"] != nil)
                 if language == "go" || language == "rust" { #expect(waited.object("compile")["verdict"] as? String == "ok") }
             }
-            // A system call refused on purpose fails with EPERM and is
-            // audited, naming the call and the execution.
-            let probe = "import ctypes, errno\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.syscall(272, 0x10000000)\nprint(r, errno.errorcode[ctypes.get_errno()])\n"
-            let refused = try await api.execute(consumer, ["language": "python", "source": probe])
-            #expect(refused.object("run")["stdout"] as? String == "-1 EPERM\n", "\(refused.text)")
-            let refusals = try await api.audit(action: "sandbox.seccomp_refused")
-            let refusedID = refused["id"] ?? ""
-            let named = refusals.filter { record in record.details["execution"] == refusedID }
-            #expect(named.count == 1, "\(refusals.map(\.details))")
-            #expect(named.first?.details["syscalls"] == "unshare×1")
-            #expect(named.first?.outcome == "denied")
             // Without wait: 202 with a link, then polling.
             let queued = try await api.call(.post, "/v1/executions", token: owner, json: ["language": "python", "source": "print(6*7)"])
             #expect(queued.status == .accepted)
@@ -99,6 +88,17 @@ struct ExecutionAPITests {
             #expect(!everything.contains("readFileSync"), "source text never reaches the trail")
             #expect(try await api.audit(action: "execution.finish").count == 5)
             #expect(try await api.audit(action: "execution.start").count == 5)
+            // A system call refused on purpose fails with EPERM and is
+            // audited, naming the call and the execution.
+            let probe = "import ctypes, errno\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.syscall(272, 0x10000000)\nprint(r, errno.errorcode[ctypes.get_errno()])\n"
+            let refused = try await api.execute(consumer, ["language": "python", "source": probe])
+            #expect(refused.object("run")["stdout"] as? String == "-1 EPERM\n", "\(refused.text)")
+            let refusals = try await api.audit(action: "sandbox.seccomp_refused")
+            let refusedID = refused["id"] ?? ""
+            let named = refusals.filter { record in record.details["execution"] == refusedID }
+            #expect(named.count == 1, "\(refusals.map(\.details))")
+            #expect(named.first?.details["syscalls"] == "unshare×1")
+            #expect(named.first?.outcome == "denied")
         }
     }
 
