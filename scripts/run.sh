@@ -22,7 +22,7 @@ if ! getent passwd "$user" >/dev/null; then
 fi
 if [[ ! -e $data ]]; then
   mkdir -m 0700 "$data"
-  chown "$user:" "$data"
+  chown -h "$user:" "$data"
 elif [[ $(stat -c %u "$data") -eq 0 ]]; then
   # A data directory from before the server dropped root.
   echo "giving $data to $user, which the server now runs as"

@@ -23,7 +23,9 @@ key=$(sha256sum scripts/cgroup2-vm/build-image.sh | cut -c1-16)
 image=$cache/$key
 if [[ ! -f $image/rootfs.img ]]; then
   mkdir -p "$cache"
-  find "$cache" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +
+  # Only older images of this script, never anything else in the cache.
+  find "$cache" -mindepth 1 -maxdepth 1 -name '[0-9a-f]*' -regextype posix-extended -regex '.*/[0-9a-f]{16}' \
+    ! -name "$key" -exec rm -rf {} +
   echo "building the cgroup v2 VM image into $image"
   scripts/cgroup2-vm/build-image.sh "$image"
 fi
@@ -35,7 +37,8 @@ kernel=$image/vmlinux
 
 results=$(mktemp -d /tmp/talos-cgroup2-XXXXXX)
 [[ -n ${TALOS_VM_KEEP:-} ]] || trap 'rm -rf "$results"' EXIT
-chmod 777 "$results"
+# Private: qemu (this user) writes the console there, the guest its results.
+chmod 700 "$results"
 
 root_cases=${TALOS_VM_ROOT_CASES:-python,javascript,hello_go}
 placed_cases=${TALOS_VM_PLACED_CASES:-hello_python,memory_bomb_fast_python,fork_bomb_python,cpu_spin_python,sleep_past_wall_python,stdout_flood_python,disk_fill_tmp_python,write_outside_python,daemon_escape_python,memory_bomb_heap_javascript}
@@ -66,7 +69,8 @@ for placement in root doctor service container; do
   log=$results/$placement.log
   rc=$(cat "$results/$placement.rc" 2>/dev/null || echo missing)
   read -r start end <"$results/$placement.time" 2>/dev/null || { start=0; end=0; }
-  seconds=$(python3 -c "print(round($end - $start))")
+  [[ $start =~ ^[0-9]+(\.[0-9]+)?$ && $end =~ ^[0-9]+(\.[0-9]+)?$ ]] || { start=0; end=0; }
+  seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%d", b - a }')
   summary=$(grep -E "Test run with|tests? in .* (passed|failed)" "$log" 2>/dev/null | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')
   echo "placement $placement: exit $rc in ${seconds}s (emulated): $summary"
   if [[ $rc != 0 ]]; then

@@ -73,6 +73,8 @@ int talos_drop_privileges(unsigned int uid, unsigned int gid) {
     (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
     if (setuid(0) == 0 || seteuid(0) == 0) return -2;
+    uid_t real, effective, saved;
+    if (getresuid(&real, &effective, &saved) != 0 || real == 0 || effective == 0 || saved == 0) return -2;
     return 0;
 }
 
@@ -93,9 +95,9 @@ int talos_listen_unix(const char *path) {
     int descriptor = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (descriptor < 0) return -1;
     unlink(path);
-    mode_t previous = umask(0177);
+    // The directory (0700, root's) keeps others out; the mode is set at once.
     int bound = bind(descriptor, (struct sockaddr *)&address, sizeof address);
-    umask(previous);
+    if (bound == 0) (void)chmod(path, 0600);
     if (bound != 0 || listen(descriptor, 64) != 0) {
         int saved = errno;
         close(descriptor);
@@ -111,6 +113,16 @@ int talos_accept_seccomp_listener(int listener, char *buffer, size_t capacity, s
     int connection;
     do { connection = accept4(listener, NULL, NULL, SOCK_CLOEXEC); } while (connection < 0 && errno == EINTR);
     if (connection < 0) return -1;
+    // Only root (crun) hands over listeners, and a stalled peer cannot hold
+    // the agent: five seconds, then the handover is dropped.
+    struct ucred peer;
+    socklen_t peer_length = sizeof peer;
+    if (getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &peer, &peer_length) != 0 || peer.uid != 0) {
+        close(connection);
+        return 0;
+    }
+    struct timeval limit = { .tv_sec = 5, .tv_usec = 0 };
+    (void)setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
     for (;;) {
         char control[CMSG_SPACE(sizeof(int) * 4)];
         struct iovec vector = { .iov_base = buffer + *length, .iov_len = capacity - *length };
@@ -163,4 +175,17 @@ int talos_seccomp_refuse(int listener, unsigned long long id, int error) {
     response.id = id;
     response.error = -error;
     return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response) == 0 ? 0 : -1;
+}
+
+#include <sys/xattr.h>
+
+long talos_getxattr(const char *path, const char *name, void *value, unsigned long size) {
+    return (long)getxattr(path, name, value, size);
+}
+
+int talos_getresuid(unsigned int *real, unsigned int *effective, unsigned int *saved) {
+    uid_t r, e, s;
+    if (getresuid(&r, &e, &s) != 0) return -1;
+    *real = r; *effective = e; *saved = s;
+    return 0;
 }

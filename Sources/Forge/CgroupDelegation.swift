@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 
 /// Readying a cgroup v2 subtree for boxes.
@@ -45,6 +46,17 @@ extension CgroupLocator {
         let enable = wanted.map { "+" + $0 }.joined(separator: " ")
         // The root cgroup alone has no cgroup.type and is exempt from the rule.
         if FileManager.default.fileExists(atPath: directory + "/cgroup.type") {
+            // Root may write anywhere, so ask whether the cgroup was given to
+            // us: a cgroup namespace's root (a container), systemd's mark of
+            // Delegate=yes, or a cgroup holding only this engine and its
+            // children. Never a login session's scope full of other programs.
+            let strangers = Self.words(directory + "/cgroup.procs").filter { !Self.isSelfOrDescendant($0) }
+            guard base.isEmpty || Self.isMarkedDelegated(directory) || strangers.isEmpty else {
+                throw ForgeError.sandboxUnavailable(
+                    "cgroup v2 without delegation: \(directory) also holds processes that are not Talos's (\(strangers.prefix(5).joined(separator: ", "))); "
+                        + "run Talos as a systemd service with Delegate=yes, or in a container with a private cgroup namespace"
+                )
+            }
             try Self.moveProcesses(from: directory, into: directory + "/" + Self.supervisorLeaf)
         }
         var path = base
@@ -96,6 +108,29 @@ extension CgroupLocator {
             }
         }
         throw ForgeError.sandboxUnavailable("processes keep appearing in \(directory); cannot leave it for a leaf")
+    }
+
+    /// systemd marks a delegated cgroup with `trusted.delegate=1`.
+    static func isMarkedDelegated(_ directory: String) -> Bool {
+        var value = [UInt8](repeating: 0, count: 8)
+        let length = talos_getxattr(directory, "trusted.delegate", &value, UInt(value.count))
+        return length == 1 && value[0] == UInt8(ascii: "1")
+    }
+
+    /// Whether `pid` is this process or one it started (directly or not).
+    static func isSelfOrDescendant(_ pid: String) -> Bool {
+        let own = getpid()
+        guard var current = pid_t(pid) else { return false }
+        for _ in 0..<64 {
+            if current == own { return true }
+            guard current > 1, let stat = try? String(contentsOfFile: "/proc/\(current)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, let parent = pid_t(fields[1]) else { return false }
+            current = parent
+        }
+        return false
     }
 
     static func words(_ path: String) -> [String] {

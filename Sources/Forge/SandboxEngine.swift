@@ -107,6 +107,10 @@ public final class SandboxEngine: Sendable {
         self.catalog = catalog
         self.audit = audit
         self.logger = logger
+        // The id names cgroups and files: a plain name, never a path.
+        guard configuration.engineID.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", options: .regularExpression) != nil else {
+            throw ForgeError.sandboxUnavailable("the engine id must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        }
         self.cgroups = try CgroupLocator.detect().delegated(engine: configuration.engineID)
         if let problem = cgroups.cpuAccountingProblem() { throw ForgeError.sandboxUnavailable(problem) }
         self.slots = AsyncSlots(count: min(BoxBundle.maximumSlots, max(1, configuration.maximumConcurrentRuns)))

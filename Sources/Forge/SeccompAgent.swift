@@ -14,8 +14,9 @@ import Synchronization
 final class SeccompAgent: Sendable {
     let socketPath: String
     private let listener: Int32
-    /// Refused calls per box, by system call number.
-    private let refusals = Mutex<[String: [Int32: Int]]>([:])
+    /// Refused calls per box, by system call number, and the boxes whose
+    /// filter no process uses any more (nothing more can be counted).
+    private let refusals = Mutex<(counts: [String: [Int32: Int]], finished: Set<String>)>(([:], []))
     private let closed = Atomic<Bool>(false)
 
     init(socketPath: String) throws {
@@ -40,11 +41,37 @@ final class SeccompAgent: Sendable {
         Glibc.close(listener)
     }
 
-    /// The refusals of `box` so far, forgotten once taken.
+    /// The refusals of `box`, forgotten once taken. Called once its processes
+    /// are gone: waits (at most two seconds) until the agent has seen its
+    /// filter released, so calls of processes that were being killed count.
     func take(box: String) -> [String: Int] {
-        let counts = refusals.withLock { $0.removeValue(forKey: box) } ?? [:]
+        var counts: [Int32: Int]?
+        let deadline = ContinuousClock.now + .seconds(2)
+        while true {
+            let (done, taken) = refusals.withLock { state -> (Bool, [Int32: Int]?) in
+                let done = state.finished.contains(box) || ContinuousClock.now >= deadline
+                guard done else { return (false, nil) }
+                state.finished.remove(box)
+                return (true, state.counts.removeValue(forKey: box))
+            }
+            if done {
+                counts = taken
+                break
+            }
+            // Only a box that had refusals and still has a listener waits.
+            let pending = refusals.withLock { $0.counts[box] != nil }
+            if !pending {
+                refusals.withLock { state in
+                    state.finished.remove(box)
+                    counts = state.counts.removeValue(forKey: box)
+                }
+                break
+            }
+            usleep(5_000)
+        }
+        let counted = counts ?? [:]
         var named: [String: Int] = [:]
-        for (number, count) in counts { named[Self.names[number] ?? "syscall \(number)", default: 0] += count }
+        for (number, count) in counted { named[Self.names[number] ?? "syscall \(number)", default: 0] += count }
         return named
     }
 
@@ -58,6 +85,8 @@ final class SeccompAgent: Sendable {
             }
             if accepted != 0 {
                 if closed.load(ordering: .acquiring) || errno == EBADF || errno == EINVAL { return }
+                // Out of descriptors, or a peer gone: not a tight loop.
+                usleep(100_000)
                 continue
             }
             guard descriptor >= 0 else { continue }
@@ -69,8 +98,22 @@ final class SeccompAgent: Sendable {
     }
 
     /// Answers every notification of one box's filter until no process uses it.
-    private func serve(listener notifications: Int32, box: String) {
-        defer { Glibc.close(notifications) }
+    private func serve(listener notifications: Int32, box: String?) {
+        defer {
+            Glibc.close(notifications)
+            if let box {
+                refusals.withLock { state in
+                    guard state.counts[box] != nil else { return }
+                    state.finished.insert(box)
+                    // Counts nobody will take (a stage already recorded, then
+                    // a dying process's call): bounded, dropped in bulk.
+                    if state.finished.count > 4096 {
+                        for stale in state.finished { state.counts.removeValue(forKey: stale) }
+                        state.finished.removeAll()
+                    }
+                }
+            }
+        }
         while true {
             var id: UInt64 = 0
             var number: Int32 = 0
@@ -79,17 +122,18 @@ final class SeccompAgent: Sendable {
             if received < 0 { return }
             if received == 0 { continue }
             // Counted before the answer: the call cannot return, and so the
-            // stage cannot end, before its refusal is on the record.
-            refusals.withLock { $0[box, default: [:]][number, default: 0] += 1 }
+            // stage cannot end, before its refusal is on the record. A box
+            // with no name is refused all the same, and counted nowhere.
+            if let box { refusals.withLock { $0.counts[box, default: [:]][number, default: 0] += 1 } }
             _ = talos_seccomp_refuse(notifications, id, EPERM)
         }
     }
 
     /// The box id crun passes back from `listenerMetadata`.
-    static func metadata(in state: Data) -> String {
+    static func metadata(in state: Data) -> String? {
         guard let object = try? JSONSerialization.jsonObject(with: state) as? [String: Any],
             let metadata = object["metadata"] as? String, !metadata.isEmpty, metadata.utf8.count <= 256
-        else { return "unknown" }
+        else { return nil }
         return metadata
     }
 

@@ -17,7 +17,16 @@ enum ServiceUser {
     /// it re-executes this command as the owner of `dataDirectory` (created
     /// for `user` when missing).
     static func dropIfRoot(dataDirectory: String, user: String) throws {
-        guard geteuid() == 0 || getuid() == 0 else { return }
+        var (real, effective, saved): (UInt32, UInt32, UInt32) = (0, 0, 0)
+        guard talos_getresuid(&real, &effective, &saved) == 0 else { throw Failure(description: "cannot read this process's user ids") }
+        guard real == 0 || effective == 0 || saved == 0 else {
+            // Started unprivileged: it must also hold no capability (an
+            // ambient set or file capabilities would survive otherwise).
+            if let held = heldCapabilities() {
+                throw Failure(description: "talos serve holds capabilities (\(held)); start it without AmbientCapabilities or file capabilities")
+            }
+            return
+        }
         let (uid, gid) = try owner(of: dataDirectory, user: user)
         guard talos_drop_privileges(UInt32(uid), UInt32(gid)) == 0 else {
             throw Failure(description: "cannot give up root: \(String(cString: strerror(errno)))")
@@ -29,22 +38,10 @@ enum ServiceUser {
         throw Failure(description: "cannot execute talos again as \(user): \(String(cString: strerror(errno)))")
     }
 
-    /// The ids to serve as: the owner of an existing data directory (never
-    /// root), or `user`, for whom a missing one is created.
+    /// The ids to serve as: always `user`'s. An existing data directory must
+    /// already be that user's (never someone else's: whoever owns it would
+    /// own the server); a missing one is created for it.
     static func owner(of dataDirectory: String, user: String) throws -> (uid_t, gid_t) {
-        var info = stat()
-        if lstat(dataDirectory, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFDIR else { throw Failure(description: "\(dataDirectory) is not a directory") }
-            guard info.st_uid != 0 else {
-                throw Failure(
-                    description: "refusing to serve as root, and \(dataDirectory) belongs to root: give it to the service user "
-                        + "(`chown -R \(user): \(dataDirectory)`), or start talos serve as that user"
-                )
-            }
-            let group = getpwuid(info.st_uid).map { $0.pointee.pw_gid } ?? info.st_gid
-            guard group != 0 else { throw Failure(description: "the owner of \(dataDirectory) has root's group") }
-            return (info.st_uid, group)
-        }
         guard let entry = getpwnam(user), entry.pointee.pw_uid != 0, entry.pointee.pw_gid != 0 else {
             throw Failure(
                 description: "refusing to serve as root, and there is no user \(user): create it "
@@ -53,12 +50,40 @@ enum ServiceUser {
             )
         }
         let (uid, gid) = (entry.pointee.pw_uid, entry.pointee.pw_gid)
-        guard mkdir(dataDirectory, 0o700) == 0 || errno == EEXIST else {
+        var info = stat()
+        if lstat(dataDirectory, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw Failure(description: "\(dataDirectory) is not a directory") }
+            guard info.st_uid == uid else {
+                throw Failure(
+                    description: "refusing to serve as root, and \(dataDirectory) does not belong to \(user): give it to that user "
+                        + "(`chown -R \(user): \(dataDirectory)`), name its owner with --user, or start talos serve as that user"
+                )
+            }
+            return (uid, gid)
+        }
+        // Created here, and only here: a directory someone else made first
+        // (between the check and mkdir) is refused, not adopted.
+        guard mkdir(dataDirectory, 0o700) == 0 else {
             throw Failure(description: "cannot create \(dataDirectory): \(String(cString: strerror(errno)))")
         }
-        guard lstat(dataDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, lchown(dataDirectory, uid, gid) == 0 else {
+        let descriptor = open(dataDirectory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Failure(description: "cannot open \(dataDirectory) after creating it") }
+        defer { close(descriptor) }
+        guard fstat(descriptor, &info) == 0, info.st_uid == 0, info.st_mode & 0o7777 == 0o700, fchown(descriptor, uid, gid) == 0 else {
             throw Failure(description: "cannot give \(dataDirectory) to \(user)")
         }
         return (uid, gid)
+    }
+
+    /// The capability sets this process holds, or nil when all are empty.
+    static func heldCapabilities() -> String? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return "unreadable /proc/self/status" }
+        var held: [String] = []
+        for line in status.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, ["CapInh", "CapPrm", "CapEff", "CapAmb"].contains(parts[0]) else { continue }
+            if parts[1].contains(where: { $0 != "0" }) { held.append("\(parts[0]) \(parts[1])") }
+        }
+        return held.isEmpty ? nil : held.joined(separator: ", ")
     }
 }

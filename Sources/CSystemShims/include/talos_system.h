@@ -29,6 +29,10 @@ int talos_drop_privileges(unsigned int uid, unsigned int gid);
 /// A listening Unix socket at `path` (mode 0600), close-on-exec. Returns the
 /// descriptor, or -1 with errno set.
 int talos_listen_unix(const char *path);
+/// getresuid(2): real, effective and saved user ids. Returns 0 or -1.
+int talos_getresuid(unsigned int *real, unsigned int *effective, unsigned int *saved);
+/// getxattr(2): the attribute's length, or -1 with errno set.
+long talos_getxattr(const char *path, const char *name, void *value, unsigned long size);
 /// Accepts one connection on `listener` and reads what the runtime sends
 /// there when it hands over a seccomp listener: a JSON state of at most
 /// `capacity` bytes (stored in `buffer`, its length in `length`) and one
