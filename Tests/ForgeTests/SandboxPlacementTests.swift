@@ -111,6 +111,16 @@ extension ForgeSandboxTests {
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
     }
 
+    @Test("an engine id is a plain name, never a path into other cgroups", arguments: ["..", ".", "../x", "a/b", "", "-x"])
+    func engineIDs(_ id: String) {
+        #expect(throws: ForgeError.self) {
+            try SandboxEngine(
+                configuration: SandboxConfiguration(stateDirectory: TestSandbox.root + "/state-bad", workDirectory: TestSandbox.root + "/work-bad", engineID: id),
+                catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: .init(label: "forge-test") { _ in SwiftLogNoOpLogHandler() }
+            )
+        }
+    }
+
     @Test("a box that cannot be set up is an internal error that says why, to the operator only")
     func setupFailureReason() async throws {
         // An init that is a directory: crun cannot bind it over a file.

@@ -134,6 +134,35 @@ struct PrivilegeSeparationTests {
         #expect(Self.networkSockets(of: worker.processIdentifier).isEmpty, "the worker holds no TCP or UDP socket, listening or not")
     }
 
+    @Test("serve started as root refuses a data directory someone else owns, and one that belongs to root")
+    func foreignDataDirectory() throws {
+        try #require(getuid() == 0)
+        _ = try Self.serviceUser()
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o711)
+        let binary = try TalosBinary.copy(into: directory + "/bin")
+        // nobody (65534) stands for any other user who created it first.
+        for (owner, name) in [(65534, "foreign"), (0, "root-owned")] {
+            let data = directory + "/" + name
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            #expect(chown(data, uid_t(owner), gid_t(owner)) == 0)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["serve", "--data-dir", data, "--port", "0"]
+            process.environment = ["TALOS_METRICS_ENABLED": "false", "PATH": "/usr/bin:/bin"]
+            let errors = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = errors
+            try process.run()
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus != 0, "\(name): \(text)")
+            #expect(text.contains("does not belong to talos"), "\(name): \(text)")
+            #expect(!FileManager.default.fileExists(atPath: data + "/secrets"), "nothing was written there")
+        }
+    }
+
     /// Processes whose parent is `pid`.
     static func children(of pid: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
