@@ -81,7 +81,7 @@ struct PrivilegeSeparationTests {
         let client = try BinaryClient(port: port, caFile: data + "/tls/dev-ca.pem")
         let bootstrap = try Self.talos(["admin", "create", "--email", "root@example.com", "--data-dir", data])
         let enrollment = try #require(bootstrap.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.count == 43 })
-        let password = "Correct-Horse-Battery-9-Staple"
+        let password = IdentityClient.strongPassword
         #expect(try await client.call(.post, "/v1/auth/accept-invitation", json: ["token": enrollment, "password": password]).status == .ok)
         let first = try await client.call(.post, "/v1/auth/login", json: ["email": "root@example.com", "password": password])
         let firstToken = try #require(first["access_token"], "\(first.text)")
@@ -221,14 +221,7 @@ struct BinaryClient: Sendable {
     func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: [String: any Sendable]? = nil) async throws
         -> APIResponse
     {
-        var headers: HTTPFields = [:]
-        if let token { headers[.authorization] = "Bearer " + token }
-        var body: ByteBuffer?
-        if let json {
-            headers[.contentType] = "application/json"
-            body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
-        }
-        let request = TestClient.Request(path, method: method, headers: headers, body: body)
+        let request = try IdentityClient.request(method, path, token: token, json: json)
         let response = try await TestClient.withClient(
             host: "127.0.0.1", port: port, configuration: .init(tlsConfiguration: tls, timeout: .seconds(60), serverName: "localhost")
         ) { try await $0.execute(request) }

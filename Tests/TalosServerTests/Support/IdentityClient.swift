@@ -54,6 +54,16 @@ struct IdentityClient: Sendable {
         _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: [String: any Sendable]? = nil,
         headers extra: HTTPFields = [:]
     ) async throws -> APIResponse {
+        let request = try Self.request(method, path, token: token, json: json, headers: extra)
+        // Longer than the tests' longest `wait` (120 s).
+        let response = try await server.withClient(timeout: .seconds(180)) { try await $0.execute(request) }
+        return APIResponse(status: response.status, headers: response.headers, text: response.text)
+    }
+
+    /// A JSON request with an optional bearer token.
+    static func request(
+        _ method: HTTPRequest.Method, _ path: String, token: String?, json: [String: any Sendable]?, headers extra: HTTPFields = [:]
+    ) throws -> TestClient.Request {
         var headers = extra
         if let token { headers[.authorization] = "Bearer " + token }
         var body: ByteBuffer?
@@ -61,10 +71,7 @@ struct IdentityClient: Sendable {
             headers[.contentType] = "application/json"
             body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
         }
-        let request = TestClient.Request(path, method: method, headers: headers, body: body)
-        // Longer than the tests' longest `wait` (120 s).
-        let response = try await server.withClient(timeout: .seconds(180)) { try await $0.execute(request) }
-        return APIResponse(status: response.status, headers: response.headers, text: response.text)
+        return TestClient.Request(path, method: method, headers: headers, body: body)
     }
 
     /// Sends `body` as it is, for JSON no serializer would write (`1e400`).
