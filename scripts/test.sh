@@ -3,6 +3,7 @@
 # PostgreSQL, and stops it again, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+umask 022
 
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [[ -z $pg_bin ]]; then
@@ -29,8 +30,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-umask 077
-printf '%s\n' "$password" > "$work/pwfile"
+# Private files are made private one by one: a umask of 077 would also reach
+# the build, and the service user that `talos serve` drops to must be able to
+# execute the binary and read its resources (a fresh clone builds here).
+(umask 077 && printf '%s\n' "$password" > "$work/pwfile")
 [[ ${#run_pg[@]} -gt 0 ]] && chown postgres "$work/pwfile"
 "${run_pg[@]}" "$pg_bin/initdb" -D "$work/pgdata" -U talos_test --pwfile="$work/pwfile" \
   --auth=scram-sha-256 -E UTF8 >/dev/null
@@ -38,8 +41,8 @@ printf '%s\n' "$password" > "$work/pwfile"
   -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c max_connections=300 -c fsync=off" start >/dev/null
 
 # The password reaches the tests as a private file, never as a value in the environment.
-mkdir -p "$work/client"
-printf '%s\n' "$password" > "$work/client/database_password"
+mkdir -m 0700 -p "$work/client"
+(umask 077 && printf '%s\n' "$password" > "$work/client/database_password")
 chmod 600 "$work/client/database_password"
 export TEST_POSTGRES_URL="postgres://talos_test@127.0.0.1:$port/postgres"
 export TEST_POSTGRES_PASSWORD_FILE="$work/client/database_password"

@@ -35,7 +35,12 @@ enum ServiceUser {
         var cArguments = arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &cArguments)
         cArguments.forEach { free($0) }
-        throw Failure(description: "cannot execute talos again as \(user): \(String(cString: strerror(errno)))")
+        let reason = String(cString: strerror(errno))
+        let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "the talos binary"
+        throw Failure(
+            description: "cannot execute talos again as \(user): \(reason); \(user) must be able to execute \(binary) "
+                + "and read the resource bundles beside it"
+        )
     }
 
     /// The ids to serve as: always `user`'s. An existing data directory must

@@ -134,7 +134,7 @@ struct PrivilegeSeparationTests {
         #expect(Self.networkSockets(of: worker.processIdentifier).isEmpty, "the worker holds no TCP or UDP socket, listening or not")
     }
 
-    @Test("serve started as root refuses a data directory someone else owns, and one that belongs to root")
+    @Test("serve started as root refuses a data directory someone else owns or root owns, and names a binary it cannot execute")
     func foreignDataDirectory() throws {
         try #require(getuid() == 0)
         _ = try Self.serviceUser()
@@ -161,6 +161,22 @@ struct PrivilegeSeparationTests {
             #expect(text.contains("does not belong to talos"), "\(name): \(text)")
             #expect(!FileManager.default.fileExists(atPath: data + "/secrets"), "nothing was written there")
         }
+
+        // A binary only root may execute: serve says what the service user
+        // lacks instead of stopping without a word.
+        #expect(chmod(binary, 0o700) == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--data-dir", directory + "/fresh", "--port", "0"]
+        process.environment = ["TALOS_METRICS_ENABLED": "false", "PATH": "/usr/bin:/bin"]
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0, "\(text)")
+        #expect(text.contains("talos must be able to execute \(binary)"), "\(text)")
     }
 
     /// Processes whose parent is `pid`.

@@ -27,12 +27,22 @@ enum TalosBinary {
         process.environment = ["TALOS_METRICS_ENABLED": "false", "PATH": "/usr/bin:/bin"]
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // What it says on stderr is kept in a file beside the data directory
+        // and handed back when it stops before listening.
+        let errorsPath = dataDirectory + ".stderr"
+        guard FileManager.default.createFile(atPath: errorsPath, contents: nil), let errors = FileHandle(forWritingAtPath: errorsPath) else {
+            throw TestSetupError("cannot create \(errorsPath)")
+        }
+        defer { try? errors.close() }
+        process.standardError = errors
         try process.run()
         var seen = ""
         while !seen.contains("Talos is listening") {
             let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
+            if chunk.isEmpty {
+                seen += (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+                break
+            }
             seen += String(decoding: chunk, as: UTF8.self)
         }
         return (process, seen)
@@ -48,6 +58,17 @@ extension TalosBinary {
         for name in try FileManager.default.contentsOfDirectory(atPath: built) where name == "talos" || (name.hasPrefix("talos_") && name.hasSuffix(".resources")) {
             try FileManager.default.copyItem(atPath: built + "/" + name, toPath: directory + "/" + name)
         }
+        // The service user runs the copy whatever umask the build ran under.
+        let copied = FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? []
+        for entry in ["."] + copied {
+            let place = directory + "/" + entry
+            var info = stat()
+            guard lstat(place, &info) == 0 else { throw TestSetupError("cannot stat \(place)") }
+            let kind = info.st_mode & S_IFMT
+            guard kind != S_IFLNK else { continue }
+            let executable = kind == S_IFDIR || info.st_mode & 0o100 != 0
+            guard chmod(place, executable ? 0o755 : 0o644) == 0 else { throw TestSetupError("cannot chmod \(place)") }
+        }
         return directory + "/talos"
     }
 }
@@ -59,7 +80,7 @@ struct ProcessTests {
         let directory = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (process, seen) = try TalosBinary.serve(dataDirectory: directory + "/data")
-        #expect(seen.contains("Talos is listening on https://127.0.0.1:"))
+        #expect(seen.contains("Talos is listening on https://127.0.0.1:"), "\(seen)")
         #expect(seen.contains("TLS 1.3 only"))
         process.terminate()
         process.waitUntilExit()
