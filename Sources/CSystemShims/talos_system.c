@@ -107,22 +107,26 @@ int talos_listen_unix(const char *path) {
     return descriptor;
 }
 
-int talos_accept_seccomp_listener(int listener, char *buffer, size_t capacity, size_t *length, int *fd) {
-    *length = 0;
-    *fd = -1;
+int talos_accept_root_peer(int listener) {
     int connection;
     do { connection = accept4(listener, NULL, NULL, SOCK_CLOEXEC); } while (connection < 0 && errno == EINTR);
     if (connection < 0) return -1;
-    // Only root (crun) hands over listeners, and a stalled peer cannot hold
-    // the agent: five seconds, then the handover is dropped.
+    // Only root (crun) hands over listeners.
     struct ucred peer;
     socklen_t peer_length = sizeof peer;
     if (getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &peer, &peer_length) != 0 || peer.uid != 0) {
         close(connection);
-        return 0;
+        return -2;
     }
-    struct timeval limit = { .tv_sec = 5, .tv_usec = 0 };
-    (void)setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    return connection;
+}
+
+int talos_receive_seccomp_listener(int connection, char *buffer, size_t capacity, size_t *length, int *fd) {
+    *length = 0;
+    *fd = -1;
+    // No time limit: crun connects when it creates a box and hands the
+    // listener over when the box starts, which for a box created ahead may
+    // be much later. The peer is root's crun; it ends with its box.
     for (;;) {
         char control[CMSG_SPACE(sizeof(int) * 4)];
         struct iovec vector = { .iov_base = buffer + *length, .iov_len = capacity - *length };

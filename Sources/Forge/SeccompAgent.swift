@@ -76,25 +76,31 @@ final class SeccompAgent: Sendable {
     }
 
     private func acceptLoop() {
-        var buffer = [CChar](repeating: 0, count: 64 * 1024)
         while !closed.load(ordering: .acquiring) {
-            var length = 0
-            var descriptor: Int32 = -1
-            let accepted = buffer.withUnsafeMutableBufferPointer {
-                talos_accept_seccomp_listener(listener, $0.baseAddress, $0.count, &length, &descriptor)
-            }
-            if accepted != 0 {
+            let connection = talos_accept_root_peer(listener)
+            if connection == -2 { continue }
+            if connection < 0 {
                 if closed.load(ordering: .acquiring) || errno == EBADF || errno == EINVAL { return }
                 // Out of descriptors, or a peer gone: not a tight loop.
                 usleep(100_000)
                 continue
             }
-            guard descriptor >= 0 else { continue }
-            let state = buffer.withUnsafeBufferPointer { Data(buffer: UnsafeBufferPointer(start: $0.baseAddress, count: min(length, $0.count))) }
-            let box = Self.metadata(in: state)
-            let fd = descriptor
-            Thread.detachNewThread { [self] in serve(listener: fd, box: box) }
+            // crun connects when it creates a box and sends the listener when
+            // the box starts: one thread per box, each waiting for its own.
+            Thread.detachNewThread { [self] in receive(connection) }
         }
+    }
+
+    private func receive(_ connection: Int32) {
+        var buffer = [CChar](repeating: 0, count: 64 * 1024)
+        var length = 0
+        var descriptor: Int32 = -1
+        _ = buffer.withUnsafeMutableBufferPointer {
+            talos_receive_seccomp_listener(connection, $0.baseAddress, $0.count, &length, &descriptor)
+        }
+        guard descriptor >= 0 else { return }
+        let state = buffer.withUnsafeBufferPointer { Data(buffer: UnsafeBufferPointer(start: $0.baseAddress, count: min(length, $0.count))) }
+        serve(listener: descriptor, box: Self.metadata(in: state))
     }
 
     /// Answers every notification of one box's filter until no process uses it.

@@ -33,11 +33,14 @@ int talos_listen_unix(const char *path);
 int talos_getresuid(unsigned int *real, unsigned int *effective, unsigned int *saved);
 /// getxattr(2): the attribute's length, or -1 with errno set.
 long talos_getxattr(const char *path, const char *name, void *value, unsigned long size);
-/// Accepts one connection on `listener` and reads what the runtime sends
-/// there when it hands over a seccomp listener: a JSON state of at most
-/// `capacity` bytes (stored in `buffer`, its length in `length`) and one
-/// descriptor passed with it (in `fd`, -1 if none). Returns 0, or -1.
-int talos_accept_seccomp_listener(int listener, char *buffer, size_t capacity, size_t *length, int *fd);
+/// Accepts one connection on `listener`: its descriptor when the peer is
+/// root, -2 when it is not (closed), -1 with errno set when accept fails.
+int talos_accept_root_peer(int listener);
+/// Reads what the runtime sends on `connection` when it hands over a seccomp
+/// listener, until it closes: a JSON state of at most `capacity` bytes
+/// (stored in `buffer`, its length in `length`) and one descriptor passed
+/// with it (in `fd`, -1 if none). Closes `connection`; returns 0.
+int talos_receive_seccomp_listener(int connection, char *buffer, size_t capacity, size_t *length, int *fd);
 /// Waits up to `timeout_ms` for one notification on a seccomp listener and
 /// reads it: its id, system call number and the caller's pid. Returns 1 when
 /// one was read, 0 on timeout (or a caller gone first), -1 when no process
