@@ -29,6 +29,7 @@ fuzz: test-deps
 
 build:
 	swift build
+	scripts/build-launcher.sh debug
 
 deps:
 	scripts/install-deps.sh run

@@ -31,6 +31,7 @@ if [[ ! -f $image/rootfs.img ]]; then
 fi
 tests=.build/debug/talosPackageTests.xctest
 [[ -x $tests ]] || swift build --build-tests
+scripts/build-launcher.sh debug
 swiftlib=$(cd "$(dirname "$(readlink -f "$(command -v swiftc)")")/../lib/swift/linux" && pwd)
 kernel=$image/vmlinux
 [[ -f $kernel ]] || kernel=$image/vmlinuz

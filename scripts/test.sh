@@ -49,6 +49,7 @@ export TEST_POSTGRES_PASSWORD_FILE="$work/client/database_password"
 export TEST_REQUIRE_POSTGRES=1
 
 swift build --build-tests
+scripts/build-launcher.sh debug
 if [ "$#" -gt 0 ]; then
   swift test --skip-build "$@"
 else

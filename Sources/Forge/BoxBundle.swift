@@ -13,6 +13,8 @@ struct BoxBundle {
     let directory: String
     var rootfs: String { directory + "/rootfs" }
     var sources: String { directory + "/src" }
+    /// The job's command line and per-process limits, for the launcher.
+    var job: String { directory + "/job" }
 
     /// The unprivileged host ranges the boxes' users map to: one range of
     /// `idRangeSize` ids per concurrent slot, from `firstHostID` up.
@@ -37,6 +39,7 @@ struct BoxBundle {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o711])
         try FileManager.default.createDirectory(atPath: bundle.rootfs, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         try FileManager.default.createDirectory(atPath: bundle.sources, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(atPath: bundle.job, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         try bundle.mirrorMergedDirectories()
         return bundle
     }
@@ -45,19 +48,43 @@ struct BoxBundle {
     /// with `O_EXCL | O_NOFOLLOW`: nothing pre-existing is ever followed.
     func writeSources(_ files: [SourceFile]) throws {
         for file in files {
-            let path = sources + "/" + file.name
-            let descriptor = try systemCall("open") {
-                open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            try store(file.content, at: sources + "/" + file.name)
+        }
+    }
+
+    /// The launcher's job file (see `launcher/talos-launch.c`): the
+    /// arguments, and the open-file, file-size and CPU-time limits it
+    /// lowers to the job's before executing them.
+    static func jobFile(arguments: [String], limits: SandboxLimits) throws -> [UInt8] {
+        guard (1...1024).contains(arguments.count), arguments.allSatisfy({ !$0.contains("\0") }) else {
+            throw ForgeError.invalidFiles("at most 1024 arguments in all, none with a NUL byte")
+        }
+        let cpuSeconds = max(1, (limits.cpuMilliseconds + 999) / 1000)
+        let fields = ["talos-job-1", String(limits.openFiles), String(limits.tmpfsMiB * 1024 * 1024), String(cpuSeconds), String(cpuSeconds + 1), String(arguments.count)]
+        var bytes: [UInt8] = []
+        for field in fields + arguments { bytes += Array(field.utf8) + [0] }
+        guard bytes.count <= 1 << 20 else { throw ForgeError.invalidFiles("the command line is larger than 1 MiB") }
+        return bytes
+    }
+
+    /// Writes the job file into `job/`, created with the bundle: like the
+    /// sources, never through anything pre-existing.
+    func writeJob(_ arguments: [String], limits: SandboxLimits) throws {
+        try store(Self.jobFile(arguments: arguments, limits: limits), at: job + "/argv")
+    }
+
+    private func store(_ content: [UInt8], at path: String) throws {
+        let descriptor = try systemCall("open") {
+            open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        }
+        defer { close(descriptor) }
+        try systemCall("fchmod") { fchmod(descriptor, 0o644) }
+        var offset = 0
+        while offset < content.count {
+            let written = try content.withUnsafeBytes { buffer in
+                try systemCall("write") { write(descriptor, buffer.baseAddress! + offset, buffer.count - offset) }
             }
-            defer { close(descriptor) }
-            try systemCall("fchmod") { fchmod(descriptor, 0o644) }
-            var offset = 0
-            while offset < file.content.count {
-                let written = try file.content.withUnsafeBytes { buffer in
-                    try systemCall("write") { write(descriptor, buffer.baseAddress! + offset, buffer.count - offset) }
-                }
-                offset += written
-            }
+            offset += written
         }
     }
 

@@ -12,21 +12,9 @@ extension SandboxEngine {
     /// masked `/proc`, no capabilities, no new privileges, rlimits, the
     /// default-deny seccomp profile and cgroup limits.
     func boxConfig(
-        runtime: Runtime, spec: StageSpec, files: [SourceFile], arguments: [String], limits: SandboxLimits,
-        bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?, boxID: String, cgroupPath: String, hostIDBase: Int,
-        libraries: [ToolchainMount]
+        spec: StageSpec, limits: SandboxLimits, bundle: BoxBundle, outputMount: OutputMount, outputDirectory: String?,
+        boxID: String, cgroupPath: String, hostIDBase: Int, libraries: [ToolchainMount]
     ) throws -> BoxConfig {
-        let entry = "/src/" + files[0].name
-        let sources = files.filter { $0.name.hasSuffix("." + runtime.fileExtension) }.map { "/src/" + $0.name }
-        let heap = max(16, limits.memoryMiB * 3 / 4)
-        var argv: [String] = []
-        for token in spec.argv {
-            switch token {
-            case "{main}": argv.append(entry)
-            case "{sources}": argv += sources.isEmpty ? [entry] : sources
-            default: argv.append(token.replacingOccurrences(of: "{heap_mib}", with: String(heap)))
-            }
-        }
         let readOnly = ["rbind", "ro", "nosuid", "nodev"]
         var mounts: [[String: Any]] = [
             ["destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]],
@@ -41,9 +29,14 @@ extension SandboxEngine {
                 "options": ["nosuid", "nodev", "noexec", "mode=0755", "uid=\(BoxBundle.boxUser)", "gid=\(BoxBundle.boxUser)", "size=\(limits.tmpfsMiB)m", "nr_inodes=4096"],
             ],
             ["destination": "/.talos/init", "type": "bind", "source": configuration.initPath, "options": readOnly],
+            ["destination": "/.talos/launch", "type": "bind", "source": configuration.launcherPath, "options": readOnly],
+            ["destination": "/.talos/job", "type": "bind", "source": bundle.job, "options": readOnly],
             ["destination": "/src", "type": "bind", "source": bundle.sources, "options": readOnly],
         ]
-        var points: [(String, Bool)] = [("/proc", false), ("/dev", false), ("/tmp", false), ("/box", false), ("/.talos/init", true), ("/src", false)]
+        var points: [(String, Bool)] = [
+            ("/proc", false), ("/dev", false), ("/tmp", false), ("/box", false), ("/.talos/init", true), ("/.talos/launch", true),
+            ("/.talos/job", false), ("/src", false),
+        ]
         for name in ["hosts", "passwd", "group", "nsswitch.conf"] {
             mounts.append(["destination": "/etc/" + name, "type": "bind", "source": etcDirectory + "/" + name, "options": readOnly])
             points.append(("/etc/" + name, true))
@@ -63,18 +56,6 @@ extension SandboxEngine {
         }
         let cpuSeconds = max(1, (limits.cpuMilliseconds + 999) / 1000)
         let fileBytes = limits.tmpfsMiB * 1024 * 1024
-        let memoryBytes = limits.memoryMiB * 1024 * 1024
-        let throttle = ioThrottle.disks.map { ["major": $0.major, "minor": $0.minor, "rate": limits.ioBytesPerSecond] }
-        var resources: [String: Any] = [
-            "devices": [["allow": false, "access": "rwm"]],
-            // Memory and swap together equal to memory: no swap (memory.swap.max = 0 on v2).
-            "memory": ["limit": memoryBytes, "swap": memoryBytes],
-            "pids": ["limit": limits.pids],
-            "cpu": ["quota": 1000 * limits.cpuPercent, "period": 100_000],
-        ]
-        if !throttle.isEmpty {
-            resources["blockIO"] = ["throttleReadBpsDevice": throttle, "throttleWriteBpsDevice": throttle]
-        }
         let config: [String: Any] = [
             "ociVersion": "1.0.2",
             "hostname": "box",
@@ -82,7 +63,9 @@ extension SandboxEngine {
             "process": [
                 "terminal": false,
                 "user": ["uid": BoxBundle.boxUser, "gid": BoxBundle.boxUser, "additionalGids": [Int](), "umask": 18],
-                "args": ["/.talos/init", "-g", "--"] + argv + arguments,
+                // The command line is the job's, written after the box is
+                // created (it may wait in the pool): the launcher reads it.
+                "args": ["/.talos/init", "-g", "--", "/.talos/launch"],
                 "env": spec.env,
                 "cwd": "/box",
                 "capabilities": ["bounding": [String](), "effective": [String](), "inheritable": [String](), "permitted": [String](), "ambient": [String]()],
@@ -102,7 +85,7 @@ extension SandboxEngine {
                 "uidMappings": [["containerID": 0, "hostID": hostIDBase, "size": BoxBundle.idRangeSize]],
                 "gidMappings": [["containerID": 0, "hostID": hostIDBase, "size": BoxBundle.idRangeSize]],
                 "cgroupsPath": cgroupPath,
-                "resources": resources,
+                "resources": cgroupResources(limits),
                 "maskedPaths": [
                     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
                     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/proc/sysrq-trigger",
@@ -112,6 +95,24 @@ extension SandboxEngine {
             ],
         ]
         return BoxConfig(json: config, mountPoints: points)
+    }
+
+    /// The cgroup limits of a box: at creation, and for `crun update` when a
+    /// pooled box takes a job that asked for others.
+    func cgroupResources(_ limits: SandboxLimits) -> [String: Any] {
+        let memoryBytes = limits.memoryMiB * 1024 * 1024
+        let throttle = ioThrottle.disks.map { ["major": $0.major, "minor": $0.minor, "rate": limits.ioBytesPerSecond] }
+        var resources: [String: Any] = [
+            "devices": [["allow": false, "access": "rwm"]],
+            // Memory and swap together equal to memory: no swap (memory.swap.max = 0 on v2).
+            "memory": ["limit": memoryBytes, "swap": memoryBytes],
+            "pids": ["limit": limits.pids],
+            "cpu": ["quota": 1000 * limits.cpuPercent, "period": 100_000],
+        ]
+        if !throttle.isEmpty {
+            resources["blockIO"] = ["throttleReadBpsDevice": throttle, "throttleWriteBpsDevice": throttle]
+        }
+        return resources
     }
 
     /// The profile with this engine's agent as the listener of its

@@ -19,6 +19,19 @@ public struct SandboxConfiguration: Sendable {
     public var engineID: String
     public var maximumConcurrentRuns: Int
     public var policy: LimitPolicy
+    /// The first program of every box, which applies the job's command line
+    /// and per-process limits (built by `scripts/build-launcher.sh` beside
+    /// the talos binary).
+    public var launcherPath = SandboxConfiguration.defaultLauncherPath
+    /// Boxes created ahead for each language asked for; 0 creates every
+    /// box when its stage comes.
+    public var poolSize = 0
+
+    /// `talos-launch` beside the running executable.
+    public static var defaultLauncherPath: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? ""
+        return (executable as NSString).deletingLastPathComponent + "/talos-launch"
+    }
 
     public init(
         stateDirectory: String, workDirectory: String, engineID: String, maximumConcurrentRuns: Int = 4,
@@ -91,7 +104,15 @@ public final class SandboxEngine: Sendable {
     let seccomp: SendableJSON
     let audit: AuditLog?
     let logger: Logger
+    /// How many jobs run at once.
     private let slots: AsyncSlots
+    /// The host uid ranges: every box holds one from its creation until it
+    /// is deleted, and the boxes of one job share theirs. One set for the
+    /// process, so engines side by side never hand out the same range.
+    static let processRanges = AsyncSlots(count: BoxBundle.maximumSlots)
+    var ranges: AsyncSlots { Self.processRanges }
+    let pool: BoxPool
+    let reaper: BoxReaper
     /// What each stage mounts from the host's library directories.
     let libraries: RuntimeLibraries
     /// The disks each box's I/O is throttled on, and what is not throttled.
@@ -99,6 +120,14 @@ public final class SandboxEngine: Sendable {
     /// Answers and counts the system calls the profile refuses on purpose.
     let seccompAgent: SeccompAgent
     private let counter = Atomic<Int>(0)
+    private let poolHits = Atomic<Int>(0)
+    private let poolMisses = Atomic<Int>(0)
+
+    /// Jobs whose first box came from the pool, and jobs that had to wait
+    /// for one to be made.
+    public var poolCounts: (hits: Int, misses: Int) {
+        (poolHits.load(ordering: .relaxed), poolMisses.load(ordering: .relaxed))
+    }
 
     /// Prepares the directories and reaps whatever a previous engine with the
     /// same state directory left behind.
@@ -114,6 +143,8 @@ public final class SandboxEngine: Sendable {
         self.cgroups = try CgroupLocator.detect().delegated(engine: configuration.engineID)
         if let problem = cgroups.cpuAccountingProblem() { throw ForgeError.sandboxUnavailable(problem) }
         self.slots = AsyncSlots(count: min(BoxBundle.maximumSlots, max(1, configuration.maximumConcurrentRuns)))
+        self.pool = BoxPool(size: configuration.poolSize)
+        self.reaper = BoxReaper(crun: [configuration.crunPath, "--root", configuration.stateDirectory], ranges: Self.processRanges)
         self.libraries = RuntimeLibraries.cached(catalog: catalog)
         guard let url = Bundle.module.url(forResource: "seccomp", withExtension: "json"),
             let data = try? Data(contentsOf: url),
@@ -127,6 +158,7 @@ public final class SandboxEngine: Sendable {
         guard FileManager.default.isExecutableFile(atPath: configuration.initPath) else {
             throw ForgeError.sandboxUnavailable("\(configuration.initPath) is not installed (Debian package tini)")
         }
+        try Self.checkLauncher(configuration.launcherPath)
         guard talos_set_child_subreaper() == 0 else {
             throw ForgeError.sandboxUnavailable("cannot become the reaper of container processes")
         }
@@ -141,6 +173,7 @@ public final class SandboxEngine: Sendable {
         }
         try writeEtcFiles()
         reapOrphans()
+        LiveEngines.add(self)
     }
 
     /// What boxes touch on disk: the work directory and the toolchains.
@@ -231,13 +264,35 @@ public final class SandboxEngine: Sendable {
         return ids.count
     }
 
-    /// Reaps whatever is left and removes the engine's own cgroups, for an
-    /// engine that will not run again (a one-off `talos run`).
+    /// Deletes the pooled boxes, waits for finished ones to be deleted,
+    /// reaps whatever is left and removes the engine's own cgroups, for an
+    /// engine that will not run again.
     public func close() {
+        pool.close().forEach { $0.closeDescriptors() }
+        reaper.waitUntilIdle()
         reapOrphans()
         seccompAgent.close()
+        LiveEngines.remove(self)
         for directory in cgroups.directories(for: cgroups.enginePath(engine: configuration.engineID)) {
             rmdir(directory)
+        }
+    }
+
+    /// Returns once no box is being created for the pool or deleted.
+    public func settled() async {
+        await pool.idle()
+        await reaper.idle()
+    }
+
+    /// The launcher is mounted into every box and runs before the job: it
+    /// must be a regular file only its owner, this user or root, can change.
+    static func checkLauncher(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o111 != 0 else {
+            throw ForgeError.sandboxUnavailable("\(path) is missing: build it with scripts/build-launcher.sh (make build does)")
+        }
+        guard info.st_uid == 0 || info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+            throw ForgeError.sandboxUnavailable("\(path) may be changed by another user: it must belong to root and be writable by its owner only")
         }
     }
 
@@ -270,6 +325,7 @@ public final class SandboxEngine: Sendable {
         guard Set(request.files.map(\.name)).count == request.files.count else {
             throw ForgeError.invalidFiles("file names must be unique")
         }
+        guard request.files.count <= 512 else { throw ForgeError.invalidFiles("at most 512 files") }
         guard request.arguments.count <= 64, request.arguments.allSatisfy({ $0.utf8.count <= 4096 && !$0.contains("\0") }) else {
             throw ForgeError.invalidFiles("at most 64 arguments of at most 4096 bytes each")
         }
@@ -279,46 +335,88 @@ public final class SandboxEngine: Sendable {
             limits.outputBytes = max(limits.outputBytes, 64 * 1024)
             compileLimits = limits
         }
-        // Each concurrent job runs under its own host uid range, so boxes
-        // that run side by side are different users to the kernel.
         let slot = await slots.acquire()
         defer { slots.release(slot) }
-        let hostIDBase = BoxBundle.hostIDBase(slot: slot)
-        let token = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        let id = "\(configuration.engineID)-\(ProcessInfo.processInfo.processIdentifier)-\(token)-\(Hex.encode((0..<4).map { _ in UInt8.random(in: 0...255) }))"
+        let firstLimits = compileLimits ?? runLimits
+        // The first box from the pool when one is ready and the job keeps
+        // the stage's default work space (a pooled box's tmpfs size is fixed).
+        var pooled: CreatedBox?
+        if firstLimits.tmpfsMiB == (try? poolLimits(runtime).tmpfsMiB) {
+            pooled = pool.take(runtime.language) { [self] language in makePooledBox(language: language) }
+        }
+        // Every box of the job shares one host uid range (a run box reads
+        // what the compile box wrote), which no box of another job holds.
+        let range: Int
+        if let pooled {
+            range = pooled.range
+            poolHits.add(1, ordering: .relaxed)
+        } else {
+            range = await ranges.acquire()
+            if pool.size > 0 { poolMisses.add(1, ordering: .relaxed) }
+        }
+        var finished: [BoxReaper.Work] = []
+        var compileBundle: String?
+        defer {
+            if let compileBundle { finished.append(.bundle(compileBundle)) }
+            reaper.submit(finished + [.range(range)])
+        }
+        let id = newBoxID()
         var result = StagedRun(language: runtime.language, version: runtime.version, compile: nil, runs: [])
         var outputDirectory: String?
-        var compileBundle: BoxBundle?
-        defer { compileBundle?.remove() }
         if let compile = runtime.compile, let compileLimits {
             guard control?.isCancelled != true, let limits = Self.withinBudget(compileLimits, control) else {
+                if let pooled { discard(pooled, into: &finished) }
                 return result
             }
             let stage = await runStage(
-                id: id + "-c", name: "compile", runtime: runtime, spec: compile, files: request.files, stdin: [],
-                arguments: [], limits: limits, outputMount: .writable, isCompile: true, control: control,
-                reference: request.reference, hostIDBase: hostIDBase
+                StageRequest(
+                    id: id + "-c", name: "compile", runtime: runtime, spec: compile, files: request.files, stdin: [],
+                    arguments: [], limits: limits, outputMount: .writable, isCompile: true, control: control,
+                    reference: request.reference, range: range
+                ),
+                pooled: pooled
             )
             Self.account(stage.result, cut: limits != compileLimits, control)
+            // The container goes now; the bundle, whose output the runs
+            // mount, when the job ends.
+            if let id = stage.containerID { reaper.submit([.container(id)]) }
             compileBundle = stage.bundle
             result.compile = stage.result
             guard stage.result.verdict == .ok else { return result }
             outputDirectory = stage.outputDirectory
+            pooled = nil
         }
         for (index, input) in inputs.enumerated() {
             // Past the job's budget no further stage starts.
             guard control?.isCancelled != true, let limits = Self.withinBudget(runLimits, control) else { break }
             let stage = await runStage(
-                id: id + "-r\(index)", name: input.stage, runtime: runtime, spec: runtime.run, files: request.files,
-                stdin: input.stdin, arguments: request.arguments, limits: limits,
-                outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false, control: control,
-                reference: request.reference, hostIDBase: hostIDBase
+                StageRequest(
+                    id: id + "-r\(index)", name: input.stage, runtime: runtime, spec: runtime.run, files: request.files,
+                    stdin: input.stdin, arguments: request.arguments, limits: limits,
+                    outputMount: outputDirectory.map { .readOnly($0) } ?? .none, isCompile: false, control: control,
+                    reference: request.reference, range: range
+                ),
+                pooled: index == 0 ? pooled : nil
             )
+            if index == 0 { pooled = nil }
             Self.account(stage.result, cut: limits != runLimits, control)
-            stage.bundle?.remove()
+            // Deleted in the background while the next stage runs.
+            reaper.submit((stage.containerID.map { [.container($0)] } ?? []) + (stage.bundle.map { [.bundle($0)] } ?? []))
             result.runs.append(stage.result)
         }
+        if let pooled { discard(pooled, into: &finished) }
         return result
+    }
+
+    /// A box that will not run is deleted like one that did.
+    private func discard(_ box: CreatedBox, into finished: inout [BoxReaper.Work]) {
+        box.closeDescriptors()
+        finished += [.container(box.id), .bundle(box.bundle.directory)]
+    }
+
+    private func newBoxID() -> String {
+        let token = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        return "\(configuration.engineID)-\(ProcessInfo.processInfo.processIdentifier)-\(token)-\(Hex.encode((0..<4).map { _ in UInt8.random(in: 0...255) }))"
     }
 
     /// Charges a finished stage to the job's budget; a stage that ran out of
@@ -347,69 +445,220 @@ public final class SandboxEngine: Sendable {
         case none
         case writable
         case readOnly(String)
+
+        var isWritable: Bool {
+            if case .writable = self { return true }
+            return false
+        }
+    }
+
+    struct StageRequest {
+        var id: String
+        var name: String
+        var runtime: Runtime
+        var spec: StageSpec
+        var files: [SourceFile]
+        var stdin: [UInt8]
+        var arguments: [String]
+        var limits: SandboxLimits
+        var outputMount: OutputMount
+        var isCompile: Bool
+        var control: RunControl?
+        var reference: String?
+        var range: Int
     }
 
     struct StageOutcome {
         var result: StageResult
-        var bundle: BoxBundle?
+        /// For the reaper: the container and the bundle directory, once the
+        /// stage no longer needs them.
+        var containerID: String?
+        var bundle: String?
         var outputDirectory: String?
     }
 
-    private func runStage(
-        id: String, name: String, runtime: Runtime, spec: StageSpec, files: [SourceFile], stdin: [UInt8],
-        arguments: [String], limits: SandboxLimits, outputMount: OutputMount, isCompile: Bool, control: RunControl?,
-        reference: String?, hostIDBase: Int
-    ) async -> StageOutcome {
+    /// The limits a pooled box of `runtime` is created with: its first
+    /// stage's defaults for the cgroup and the work space, and the
+    /// operator's maxima for what the launcher lowers per job.
+    func poolLimits(_ runtime: Runtime) throws -> SandboxLimits {
+        var limits: SandboxLimits
+        if let compile = runtime.compile {
+            limits = try configuration.policy.resolve(compile.limits ?? LimitRequest())
+            limits.outputBytes = max(limits.outputBytes, 64 * 1024)
+        } else {
+            limits = configuration.policy.defaults
+        }
+        limits.openFiles = configuration.policy.maxima.openFiles
+        limits.cpuMilliseconds = max(limits.cpuMilliseconds, configuration.policy.maxima.cpuMilliseconds)
+        return limits
+    }
+
+    /// One box for the pool: `language`'s first stage, in a free uid range.
+    private func makePooledBox(language: String) -> CreatedBox? {
+        guard let runtime = try? catalog.runtime(for: language), let limits = try? poolLimits(runtime), let range = ranges.tryAcquire() else {
+            return nil
+        }
+        let isCompile = runtime.compile != nil
+        let request = StageRequest(
+            id: newBoxID() + (isCompile ? "-c" : "-r0"), name: isCompile ? "compile" : "run", runtime: runtime,
+            spec: runtime.compile ?? runtime.run, files: [], stdin: [], arguments: [], limits: limits,
+            outputMount: isCompile ? .writable : .none, isCompile: isCompile, control: nil, reference: nil, range: range
+        )
+        switch createBox(request) {
+        case .success(let box): return box
+        case .failure(let failure):
+            logger.warning("sandbox pool: a box could not be created", metadata: ["reason": "\(failure.reason)"])
+            ranges.release(range)
+            return nil
+        }
+    }
+
+    /// Writes a bundle for `request` and has crun create the box. On failure
+    /// nothing is left but what the reason names.
+    private func createBox(_ request: StageRequest) -> Result<CreatedBox, SetupFailure> {
         var bundle: BoxBundle?
         do {
-            let created = try BoxBundle.create(at: boxesDirectory + "/" + id)
+            let created = try BoxBundle.create(at: boxesDirectory + "/" + request.id)
             bundle = created
-            try created.writeSources(files)
+            let hostIDBase = BoxBundle.hostIDBase(slot: request.range)
             var output: String?
-            if case .writable = outputMount { output = try created.makeOutputDirectory(sizeMiB: limits.tmpfsMiB, hostIDBase: hostIDBase) }
-            if case .readOnly(let path) = outputMount { output = path }
-            let cgroupPath = cgroups.boxPath(engine: configuration.engineID, box: id)
+            if case .writable = request.outputMount {
+                output = try created.makeOutputDirectory(sizeMiB: request.limits.tmpfsMiB, hostIDBase: hostIDBase)
+            }
+            if case .readOnly(let path) = request.outputMount { output = path }
+            let cgroupPath = cgroups.boxPath(engine: configuration.engineID, box: request.id)
             let config = try boxConfig(
-                runtime: runtime, spec: spec, files: files, arguments: arguments, limits: limits, bundle: created,
-                outputMount: outputMount, outputDirectory: output, boxID: id, cgroupPath: cgroupPath, hostIDBase: hostIDBase,
-                libraries: libraryMounts(language: runtime.language, isCompile: isCompile, outputMount: outputMount)
+                spec: request.spec, limits: request.limits, bundle: created, outputMount: request.outputMount,
+                outputDirectory: output, boxID: request.id, cgroupPath: cgroupPath, hostIDBase: hostIDBase,
+                libraries: libraryMounts(language: request.runtime.language, isCompile: request.isCompile, outputMount: request.outputMount)
             )
             try created.writeConfig(config.json)
             try created.makeMountPoints(config.mountPoints)
-            let runner = StageRunner(
-                crun: [configuration.crunPath, "--root", configuration.stateDirectory], id: id, bundle: created,
-                cgroupPath: cgroupPath, cgroups: cgroups, limits: limits, stdin: stdin,
-                heapExhaustionMarker: runtime.heapExhaustionMarker, stage: name, control: control
+            let result = CreatedBox.create(
+                crun: [configuration.crunPath, "--root", configuration.stateDirectory], id: request.id, bundle: created,
+                cgroupPath: cgroupPath, range: request.range, limits: request.limits,
+                outputDirectory: request.outputMount.isWritable ? output : nil
             )
-            let outcome = await runner.run()
-            var result = outcome.result(stage: name, isCompile: isCompile)
-            result.refusedSyscalls = seccompAgent.take(box: id)
-            if let failure = outcome.setupFailure {
-                result.verdict = .internalError
-                result.setupFailure = failure
-                logger.error("sandbox setup failed", metadata: ["box": "\(id)", "reason": "\(failure)"])
+            if case .failure = result {
+                _ = try? HostProcess.run([configuration.crunPath, "--root", configuration.stateDirectory, "delete", "--force", request.id])
+                created.remove()
             }
-            do {
-                try await recordEvents(id: id, reference: reference, stage: name, language: runtime.language, outcome: outcome, result: result)
-            } catch {
-                // Fail closed: a stage whose events cannot be recorded has no result.
-                logger.error("sandbox audit failed", metadata: ["box": "\(id)"])
-                return StageOutcome(result: StageResult.internalError(stage: name), bundle: bundle, outputDirectory: nil)
-            }
-            return StageOutcome(result: result, bundle: bundle, outputDirectory: output)
+            return result
         } catch {
-            let reason = (error as? ForgeError)?.reason ?? "\(error)"
-            logger.error("sandbox setup failed", metadata: ["box": "\(id)", "reason": "\(reason)"])
-            try? await audit?.record(
-                AuditEvent(
-                    actor: "system", action: "sandbox.setup_failed", target: id, outcome: .error,
-                    details: ["stage": name, "reason": reason, "execution": reference ?? ""]
-                )
-            )
             bundle?.remove()
-            var result = StageResult.internalError(stage: name)
-            result.setupFailure = reason
-            return StageOutcome(result: result, bundle: nil, outputDirectory: nil)
+            return .failure(SetupFailure(reason: (error as? ForgeError)?.reason ?? "\(error)"))
+        }
+    }
+
+    /// Runs one stage in `pooled` when given, else in a box created now.
+    private func runStage(_ request: StageRequest, pooled: CreatedBox?) async -> StageOutcome {
+        let crun = [configuration.crunPath, "--root", configuration.stateDirectory]
+        var box: CreatedBox
+        if let pooled {
+            box = pooled
+        } else {
+            switch createBox(request) {
+            case .success(let created): box = created
+            case .failure(let failure): return await setupFailed(request, reason: failure.reason)
+            }
+        }
+        var finished = StageOutcome(
+            result: StageResult.internalError(stage: request.name), containerID: box.id, bundle: box.bundle.directory,
+            outputDirectory: box.outputDirectory
+        )
+        do {
+            try box.bundle.writeSources(request.files)
+            try box.bundle.writeJob(jobArguments(request), limits: request.limits)
+            try updateLimits(of: box, to: request.limits, crun: crun)
+        } catch {
+            box.closeDescriptors()
+            var failed = await setupFailed(request, reason: (error as? ForgeError)?.reason ?? "\(error)", box: box.id)
+            failed.containerID = box.id
+            failed.bundle = box.bundle.directory
+            return failed
+        }
+        let runner = StageRunner(
+            crun: crun, box: box, cgroups: cgroups, limits: request.limits, stdin: request.stdin,
+            heapExhaustionMarker: request.runtime.heapExhaustionMarker, stage: request.name, control: request.control
+        )
+        let outcome = await runner.run()
+        var result = outcome.result(stage: request.name, isCompile: request.isCompile)
+        result.refusedSyscalls = seccompAgent.take(box: box.id)
+        if let failure = outcome.setupFailure {
+            result.verdict = .internalError
+            result.setupFailure = failure
+            logger.error("sandbox setup failed", metadata: ["box": "\(box.id)", "reason": "\(failure)"])
+        }
+        do {
+            try await recordEvents(
+                id: box.id, reference: request.reference, stage: request.name, language: request.runtime.language, outcome: outcome, result: result
+            )
+        } catch {
+            // Fail closed: a stage whose events cannot be recorded has no result.
+            logger.error("sandbox audit failed", metadata: ["box": "\(box.id)"])
+            finished.outputDirectory = nil
+            return finished
+        }
+        finished.result = result
+        return finished
+    }
+
+    /// A stage whose box could not be set up: logged, its end and the
+    /// reason audited, an `internal_error` carrying the reason.
+    private func setupFailed(_ request: StageRequest, reason: String, box: String? = nil) async -> StageOutcome {
+        let id = box ?? request.id
+        logger.error("sandbox setup failed", metadata: ["box": "\(id)", "reason": "\(reason)"])
+        let details = ["stage": request.name, "language": request.runtime.language, "execution": request.reference ?? ""]
+        try? await audit?.record(
+            AuditEvent(
+                actor: "system", action: "sandbox.stage", target: id, outcome: .error,
+                details: details.merging(["verdict": Verdict.internalError.name, "cpu_ms": "0", "wall_ms": "0", "peak_memory_bytes": "0"]) { $1 }
+            )
+        )
+        try? await audit?.record(
+            AuditEvent(actor: "system", action: "sandbox.setup_failed", target: id, outcome: .error, details: details.merging(["reason": reason]) { $1 })
+        )
+        var result = StageResult.internalError(stage: request.name)
+        result.setupFailure = reason
+        return StageOutcome(result: result, containerID: nil, bundle: nil, outputDirectory: nil)
+    }
+
+    /// The command line of a stage, with `{main}`, `{sources}` and
+    /// `{heap_mib}` expanded and the caller's arguments after it.
+    func jobArguments(_ request: StageRequest) -> [String] {
+        let files = request.files
+        guard let first = files.first else { return [] }
+        let entry = "/src/" + first.name
+        let sources = files.filter { $0.name.hasSuffix("." + request.runtime.fileExtension) }.map { "/src/" + $0.name }
+        let heap = max(16, request.limits.memoryMiB * 3 / 4)
+        var argv: [String] = []
+        for token in request.spec.argv {
+            switch token {
+            case "{main}": argv.append(entry)
+            case "{sources}": argv += sources.isEmpty ? [entry] : sources
+            default: argv.append(token.replacingOccurrences(of: "{heap_mib}", with: String(heap)))
+            }
+        }
+        return argv + request.arguments
+    }
+
+    /// A box made with other cgroup limits gets the stage's, before it starts.
+    private func updateLimits(of box: CreatedBox, to limits: SandboxLimits, crun: [String]) throws {
+        let current = box.limits
+        guard current.memoryMiB != limits.memoryMiB || current.pids != limits.pids || current.cpuPercent != limits.cpuPercent
+            || current.ioBytesPerSecond != limits.ioBytesPerSecond
+        else { return }
+        let path = box.bundle.directory + "/resources.json"
+        var resources = cgroupResources(limits)
+        // The device rules are the creation's and stay as they are.
+        resources["devices"] = nil
+        let data = try JSONSerialization.data(withJSONObject: resources, options: [.sortedKeys])
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw ForgeError.sandboxUnavailable("cannot write the box's limits")
+        }
+        let update = try HostProcess.run(crun + ["update", "--resources", path, box.id])
+        guard update.status == 0 else {
+            throw ForgeError.sandboxUnavailable("crun update failed: \(update.output.split(separator: "\n").last.map(String.init) ?? "")")
         }
     }
 
@@ -489,6 +738,11 @@ final class AsyncSlots: Sendable {
         }
     }
 
+    /// A free slot now, or nil without waiting.
+    func tryAcquire() -> Int? {
+        state.withLock { $0.free.popLast() }
+    }
+
     func release(_ slot: Int) {
         let next = state.withLock { state -> CheckedContinuation<Int, Never>? in
             if state.waiters.isEmpty {
@@ -507,5 +761,37 @@ extension StageResult {
             stage: stage, verdict: .internalError, timeLimit: nil, exitCode: nil, signal: nil, stdout: "", stderr: "",
             stdoutTruncated: false, stderrTruncated: false, cpuMilliseconds: 0, wallMilliseconds: 0, peakMemoryBytes: 0
         )
+    }
+}
+
+/// Engines not closed yet. At a normal exit of the process each is closed,
+/// so no box it created ahead outlives it; after a crash, the next engine
+/// with the same state directory reaps them.
+enum LiveEngines {
+    private static let engines = Mutex<[ObjectIdentifier: SandboxEngine]>([:])
+    private static let registered = Atomic<Bool>(false)
+
+    static func add(_ engine: SandboxEngine) {
+        engines.withLock { $0[ObjectIdentifier(engine)] = engine }
+        if registered.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+            atexit { LiveEngines.closeAll() }
+        }
+    }
+
+    static func remove(_ engine: SandboxEngine) {
+        _ = engines.withLock { $0.removeValue(forKey: ObjectIdentifier(engine)) }
+    }
+
+    /// The boxes waiting in the pools of every live engine.
+    static var waitingBoxes: [CreatedBox] {
+        engines.withLock { Array($0.values) }.flatMap { $0.pool.waiting }
+    }
+
+    static func closeAll() {
+        let open = engines.withLock { engines in
+            defer { engines = [:] }
+            return Array(engines.values)
+        }
+        open.forEach { $0.close() }
     }
 }

@@ -2,17 +2,94 @@ import Foundation
 import Synchronization
 import TalosCore
 
-/// Drives one box through crun: create with the stage's pipes as stdio,
-/// start, stream output under its cap, enforce the CPU and wall limits,
-/// wait for pid 1, read the cgroup's accounting, delete.
+/// A box crun has created, its init waiting for `crun start`: pid 1 is
+/// alive in its namespaces and cgroup, its mounts are in place, and only the
+/// host ends of its stdio pipes remain. It runs at most one stage; whether
+/// it ran or not, it is then deleted, never started again.
+struct CreatedBox: Sendable {
+    let id: String
+    let bundle: BoxBundle
+    let cgroupPath: String
+    /// The host uid range its user namespace maps to (``BoxBundle/hostIDBase(slot:)``).
+    let range: Int
+    /// The cgroup limits it was created with; a stage with others updates them first.
+    let limits: SandboxLimits
+    let outputDirectory: String?
+    let containerPID: pid_t
+    let stdin: Int32
+    let stdout: Int32
+    let stderr: Int32
+
+    /// `crun create` with fresh pipes as the box's stdio. Blocking.
+    static func create(
+        crun: [String], id: String, bundle: BoxBundle, cgroupPath: String, range: Int, limits: SandboxLimits, outputDirectory: String?
+    ) -> Result<CreatedBox, SetupFailure> {
+        var created: [(read: Int32, write: Int32)] = []
+        for _ in 0..<3 {
+            guard let pipe = try? HostProcess.pipe() else {
+                for pipe in created {
+                    close(pipe.read)
+                    close(pipe.write)
+                }
+                return .failure(SetupFailure(reason: "cannot create pipes"))
+            }
+            created.append(pipe)
+        }
+        let pipes = (stdin: created[0], stdout: created[1], stderr: created[2])
+        let pidFile = bundle.directory + "/pid"
+        let status: Int32
+        do {
+            let pid = try HostProcess.spawn(
+                crun + ["--log=" + bundle.directory + "/crun.log", "create", "--bundle", bundle.directory, "--pid-file", pidFile, id],
+                stdin: pipes.stdin.read, stdout: pipes.stdout.write, stderr: pipes.stderr.write
+            )
+            status = try HostProcess.wait(pid)
+        } catch {
+            status = -1
+        }
+        close(pipes.stdin.read)
+        close(pipes.stdout.write)
+        close(pipes.stderr.write)
+        guard status == 0,
+            let pidText = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let containerPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            close(pipes.stdin.write)
+            close(pipes.stdout.read)
+            close(pipes.stderr.read)
+            let log = (try? String(contentsOfFile: bundle.directory + "/crun.log", encoding: .utf8)) ?? ""
+            return .failure(SetupFailure(reason: log.split(separator: "\n").last.map(String.init) ?? "crun create failed"))
+        }
+        return .success(
+            CreatedBox(
+                id: id, bundle: bundle, cgroupPath: cgroupPath, range: range, limits: limits, outputDirectory: outputDirectory,
+                containerPID: containerPID, stdin: pipes.stdin.write, stdout: pipes.stdout.read, stderr: pipes.stderr.read
+            )
+        )
+    }
+
+    /// For a box that will not run: the host ends of its pipes.
+    func closeDescriptors() {
+        close(stdin)
+        close(stdout)
+        close(stderr)
+    }
+}
+
+struct SetupFailure: Error, Sendable {
+    let reason: String
+}
+
+/// Drives one created box through its stage: stream its stdin, start it,
+/// stream output under its cap, enforce the CPU and wall limits, wait for
+/// pid 1, read the cgroup's accounting. Deleting the box is the caller's
+/// business, after the result is handed back.
 ///
 /// Runs on its own threads: every wait here blocks, and none of it may
 /// block the cooperative pool.
 final class StageRunner: Sendable {
     let crun: [String]
-    let id: String
-    let bundle: BoxBundle
-    let cgroupPath: String
+    let box: CreatedBox
     let cgroups: CgroupLocator
     let limits: SandboxLimits
     let stdin: [UInt8]
@@ -24,16 +101,14 @@ final class StageRunner: Sendable {
     let control: RunControl?
 
     init(
-        crun: [String], id: String, bundle: BoxBundle, cgroupPath: String, cgroups: CgroupLocator, limits: SandboxLimits,
+        crun: [String], box: CreatedBox, cgroups: CgroupLocator, limits: SandboxLimits,
         stdin: [UInt8], heapExhaustionMarker: String?, stage: String, control: RunControl?
     ) {
         self.heapExhaustionMarker = heapExhaustionMarker
         self.stage = stage
         self.control = control
         self.crun = crun
-        self.id = id
-        self.bundle = bundle
-        self.cgroupPath = cgroupPath
+        self.box = box
         self.cgroups = cgroups
         self.limits = limits
         self.stdin = stdin
@@ -116,65 +191,31 @@ final class StageRunner: Sendable {
     }
 
     private func kill() {
-        _ = try? HostProcess.run(crun + ["kill", id, "KILL"])
+        _ = try? HostProcess.run(crun + ["kill", box.id, "KILL"])
     }
 
     private func runBlocking() -> Outcome {
         var outcome = Outcome()
         outcome.cpuLimitMilliseconds = limits.cpuMilliseconds
         outcome.heapExhaustionMarker = heapExhaustionMarker
-        defer { _ = try? HostProcess.run(crun + ["delete", "--force", id]) }
-        var created: [(read: Int32, write: Int32)] = []
-        for _ in 0..<3 {
-            guard let pipe = try? HostProcess.pipe() else {
-                for pipe in created {
-                    close(pipe.read)
-                    close(pipe.write)
-                }
-                outcome.setupFailure = "cannot create pipes"
-                return outcome
-            }
-            created.append(pipe)
-        }
-        let pipes = (stdin: created[0], stdout: created[1], stderr: created[2])
+        let pipes = (stdin: box.stdin, stdout: box.stdout, stderr: box.stderr)
+        let containerPID = box.containerPID
+        let cgroupPath = box.cgroupPath
         // Pipes larger than the output cap: a program that fills a small
         // pipe may stall and queue output in memory before the reader sees
         // the overflow, turning an output flood into an OOM.
         let pipeSize = Int32(min(max(limits.outputBytes + 64 * 1024, 1 << 20), 16 << 20))
-        _ = fcntl(pipes.stdout.write, 1031, pipeSize)
-        _ = fcntl(pipes.stderr.write, 1031, pipeSize)
-        let pidFile = bundle.directory + "/pid"
-        let create: Int32
-        do {
-            let pid = try HostProcess.spawn(
-                crun + ["--log=" + bundle.directory + "/crun.log", "create", "--bundle", bundle.directory, "--pid-file", pidFile, id],
-                stdin: pipes.stdin.read, stdout: pipes.stdout.write, stderr: pipes.stderr.write
-            )
-            create = try HostProcess.wait(pid)
-        } catch {
-            create = -1
-        }
-        close(pipes.stdin.read)
-        close(pipes.stdout.write)
-        close(pipes.stderr.write)
-        guard create == 0,
-            let pidText = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let containerPID = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines))
-        else {
-            close(pipes.stdin.write)
-            close(pipes.stdout.read)
-            close(pipes.stderr.read)
-            let log = (try? String(contentsOfFile: bundle.directory + "/crun.log", encoding: .utf8)) ?? ""
-            outcome.setupFailure = log.split(separator: "\n").last.map(String.init) ?? "crun create failed"
-            return outcome
-        }
+        _ = fcntl(pipes.stdout, 1031, pipeSize)
+        _ = fcntl(pipes.stderr, 1031, pipeSize)
+        // What creating the box cost is not the stage's: CPU counts from here.
+        let setupNanoseconds = cgroups.cpuNanoseconds(boxPath: cgroupPath) ?? 0
 
         let state = Mutex(StreamState())
         let outputLimit = limits.outputBytes
         let readers = DispatchGroup()
         let control = self.control
         let stage = self.stage
-        for (index, descriptor) in [pipes.stdout.read, pipes.stderr.read].enumerated() {
+        for (index, descriptor) in [pipes.stdout, pipes.stderr].enumerated() {
             readers.enter()
             Thread {
                 // Keep up to the cap, flag the overflow at once (the watchdog
@@ -208,7 +249,7 @@ final class StageRunner: Sendable {
             input.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {
-                    let written = write(pipes.stdin.write, buffer.baseAddress! + offset, buffer.count - offset)
+                    let written = write(pipes.stdin, buffer.baseAddress! + offset, buffer.count - offset)
                     if written < 0 {
                         if errno == EINTR { continue }
                         break
@@ -216,11 +257,11 @@ final class StageRunner: Sendable {
                     offset += written
                 }
             }
-            close(pipes.stdin.write)
+            close(pipes.stdin)
         }.start()
 
         let started = DispatchTime.now().uptimeNanoseconds
-        guard (try? HostProcess.run(crun + ["start", id]))?.status == 0 else {
+        guard (try? HostProcess.run(crun + ["start", box.id]))?.status == 0 else {
             kill()
             _ = try? HostProcess.wait(containerPID)
             _ = readers.wait(timeout: .now() + .seconds(5))
@@ -252,11 +293,12 @@ final class StageRunner: Sendable {
             // reaches both limits together and the CPU is the cause.
             // Fail closed: a box whose CPU time cannot be read cannot be
             // held to its CPU limit, so it is stopped.
-            guard let used = cgroups.cpuNanoseconds(boxPath: cgroupPath) else {
+            guard let total = cgroups.cpuNanoseconds(boxPath: cgroupPath) else {
                 accountingLost = true
                 kill()
                 continue
             }
+            let used = total &- min(total, setupNanoseconds)
             control?.noteCurrentCPU(nanoseconds: used)
             if used >= cpuLimit {
                 killedFor = .cpu
@@ -271,6 +313,7 @@ final class StageRunner: Sendable {
         }
         outcome.wallNanoseconds = DispatchTime.now().uptimeNanoseconds - started
         outcome.stats = cgroups.read(boxPath: cgroupPath)
+        outcome.stats.cpuNanoseconds -= min(outcome.stats.cpuNanoseconds, setupNanoseconds)
         if accountingLost || cgroups.cpuNanoseconds(boxPath: cgroupPath) == nil {
             outcome.setupFailure = "the box's CPU accounting could not be read"
         }

@@ -18,58 +18,86 @@ struct SandboxBenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrency levels for the throughput figures.")
     var concurrency: [Int] = [2, 8, 32]
 
+    @Option(help: "Boxes created ahead per language for the pooled figures.")
+    var pool = 8
+
+    func validate() throws {
+        guard runs >= 1, pool >= 0, pool <= 16, !concurrency.isEmpty, concurrency.allSatisfy({ (1...256).contains($0) }) else {
+            throw ValidationError("--runs must be at least 1, --pool 0–16, each --concurrency 1–256")
+        }
+    }
+
     func run() async throws {
         try await reportingFailures {
             let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
             let unique = "bench-\(ProcessInfo.processInfo.processIdentifier)"
-            let work = "/run/talos/\(unique)-work"
-            defer {
-                try? FileManager.default.removeItem(atPath: work)
-                try? FileManager.default.removeItem(atPath: "/run/talos/\(unique)")
-            }
+            let work = "/run/talos/\(unique)-files"
             let engines = EngineList()
-            defer { engines.closeAll() }
-            func engine(_ slots: Int) throws -> SandboxEngine {
-                let engine = try SandboxEngine(
-                    configuration: SandboxConfiguration(
-                        stateDirectory: "/run/talos/\(unique)", workDirectory: work, engineID: unique, maximumConcurrentRuns: slots
-                    ),
-                    catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: logger
+            defer {
+                engines.closeAll()
+                try? FileManager.default.removeItem(atPath: work)
+            }
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            // Each engine its own state and work directories: an engine
+            // reaps whatever else it finds in them.
+            func engine(_ slots: Int, pool: Int) throws -> SandboxEngine {
+                let id = "\(unique)-\(engines.count)"
+                var configuration = SandboxConfiguration(
+                    stateDirectory: "/run/talos/\(id)", workDirectory: "/run/talos/\(id)-work", engineID: id, maximumConcurrentRuns: slots
                 )
+                configuration.poolSize = pool
+                let engine = try SandboxEngine(configuration: configuration, catalog: try RuntimeCatalog.builtIn(), audit: nil, logger: logger)
                 engines.add(engine)
                 return engine
             }
-            let sequential = try engine(1)
             let python = ExecutionRequest(language: "python", files: [try SourceFile(name: "main.py", text: "pass\n")])
             let goSource = "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n"
             let go = ExecutionRequest(language: "go", files: [try SourceFile(name: "main.go", text: goSource)])
             try goSource.write(toFile: work + "/hello.go", atomically: true, encoding: .utf8)
-
-            print("per-run wall time, median of \(runs) sequential runs")
-            let barePython = try median(runs) { try bare(["/usr/bin/python3", "-c", "pass"]) }
-            let boxedPython = try await medianAsync(runs) { try await sequential.execute(python) }
-            report("python pass", bare: barePython, boxed: boxedPython)
             let goCache = work + "/gocache"
-            let bareGo = try median(max(5, runs / 3)) {
+            let barePython: @Sendable () throws -> Double = { try Self.bare(["/usr/bin/python3", "-c", "pass"]) }
+            let bareGo: @Sendable () throws -> Double = {
                 try? FileManager.default.removeItem(atPath: goCache)
-                let build = try bare(
+                let build = try Self.bare(
                     ["/usr/lib/go-1.19/bin/go", "build", "-o", work + "/hello", work + "/hello.go"],
                     environment: ["GOCACHE=" + goCache, "HOME=" + work, "CGO_ENABLED=0", "GO111MODULE=off", "PATH=/usr/bin:/bin"]
                 )
-                return build + (try bare([work + "/hello"]))
+                return build + (try Self.bare([work + "/hello"]))
             }
-            let boxedGo = try await medianAsync(max(5, runs / 3)) { try await sequential.execute(go) }
-            report("go hello (build + run)", bare: bareGo, boxed: boxedGo)
+            let goRuns = max(5, runs / 3)
 
-            print("\nthroughput, python pass, \(runs * 2) runs per level")
-            for level in concurrency {
-                let total = runs * 2
-                let bareRate = try await throughput(total: total, concurrency: level) { _ = try bare(["/usr/bin/python3", "-c", "pass"]) }
-                let parallel = try engine(level)
-                let boxedRate = try await throughput(total: total, concurrency: level) { _ = try await parallel.execute(python) }
-                print(
-                    String(format: "  concurrency %2d: talos %7.1f runs/s   bare %7.1f runs/s   ratio %.3f", level, boxedRate, bareRate, boxedRate / bareRate)
-                )
+            print("per-run wall time, median of \(runs) sequential runs (go: \(goRuns))")
+            let fresh = try engine(1, pool: 0)
+            let pooled = try engine(1, pool: pool)
+            for (name, request, bareRun, count) in [
+                ("python pass", python, barePython, runs), ("go hello (build + run)", go, bareGo, goRuns),
+            ] {
+                let bareTime = try median(count, bareRun)
+                let freshTime = try await medianAsync(count, engine: fresh, settle: false) { try await fresh.execute(request) }
+                // A pooled box is ready when the job comes: the figure a job
+                // sees when jobs do not arrive faster than boxes are made.
+                _ = try await pooled.execute(request)
+                let pooledTime = try await medianAsync(count, engine: pooled, settle: true) { try await pooled.execute(request) }
+                report(name + ", box made on demand", bare: bareTime, boxed: freshTime)
+                report(name + ", pooled box", bare: bareTime, boxed: pooledTime)
+            }
+
+            for (name, request, bareRun, total) in [("python pass", python, barePython, runs * 2), ("go hello (build + run)", go, bareGo, goRuns * 2)] {
+                print("\nthroughput, \(name), \(total) runs per level, pool of \(pool)")
+                for level in concurrency {
+                    let bareRate = try await throughput(total: total, concurrency: level) { _ = try bareRun() }
+                    let parallel = try engine(level, pool: pool)
+                    let boxedRate = try await throughput(total: total, concurrency: level) {
+                        let result = try await parallel.execute(request)
+                        guard result.verdict == .ok else { throw ValidationError("a benchmark run ended \(result.verdict.name)") }
+                    }
+                    print(
+                        String(
+                            format: "  concurrency %2d: talos %7.1f runs/s   bare %7.1f runs/s   ratio %.3f", level, boxedRate, bareRate,
+                            boxedRate / bareRate
+                        )
+                    )
+                }
             }
         }
     }
@@ -78,7 +106,7 @@ struct SandboxBenchCommand: AsyncParsableCommand {
         print(String(format: "  %-24@ talos %8.1f ms   bare %8.1f ms   ratio %.2f", name as NSString, boxed, bare, boxed / bare))
     }
 
-    private func bare(_ argv: [String], environment: [String] = ["PATH=/usr/bin:/bin"]) throws -> Double {
+    private static func bare(_ argv: [String], environment: [String] = ["PATH=/usr/bin:/bin"]) throws -> Double {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: argv[0])
         process.arguments = Array(argv.dropFirst())
@@ -100,9 +128,10 @@ struct SandboxBenchCommand: AsyncParsableCommand {
         return samples.sorted()[samples.count / 2]
     }
 
-    private func medianAsync(_ count: Int, _ body: () async throws -> ExecutionResult) async throws -> Double {
+    private func medianAsync(_ count: Int, engine: SandboxEngine, settle: Bool, _ body: () async throws -> ExecutionResult) async throws -> Double {
         var samples: [Double] = []
         for _ in 0..<count {
+            if settle { await engine.settled() }
             let start = DispatchTime.now().uptimeNanoseconds
             let result = try await body()
             guard result.verdict == .ok else { throw ValidationError("a benchmark run ended \(result.verdict.name)") }
@@ -137,7 +166,13 @@ final class EngineList: @unchecked Sendable {
         engines.append(engine)
     }
 
+    var count: Int { engines.count }
+
     func closeAll() {
-        engines.forEach { $0.close() }
+        engines.forEach { engine in
+            engine.close()
+            try? FileManager.default.removeItem(atPath: engine.configuration.workDirectory)
+            try? FileManager.default.removeItem(atPath: engine.configuration.stateDirectory)
+        }
     }
 }

@@ -147,6 +147,7 @@ struct ForgeSandboxTests {
         #expect(outcome.peakMemoryBytes <= UInt64(SandboxLimits.defaultMaxima.memoryMiB) * 1024 * 1024)
 
         // Nothing survives a run.
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty, "\(testCase.name): \(TestSandbox.leftovers(of: engine))")
         #expect(TestSandbox.boxProcesses().isEmpty, "\(testCase.name): processes left \(TestSandbox.boxProcesses())")
         for (path, before) in watched {
@@ -185,6 +186,7 @@ struct ForgeSandboxTests {
                 #expect(run.stdout == "RUN \(index)\n")
             }
         }
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
         #expect(TestSandbox.boxProcesses().isEmpty)
     }
@@ -216,6 +218,7 @@ struct ForgeSandboxTests {
         #expect(results.allSatisfy { $0.verdict == .ok && $0.run?.stdout == "65534\n" }, "inside, both are the same unprivileged user")
         #expect(uids.count == 2, "two concurrent boxes, two host users: \(uids)")
         #expect(Set(uids.map { ($0 - BoxBundle.firstHostID) / BoxBundle.idRangeSize }).count == 2, "in separate ranges")
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
     }
 
@@ -266,6 +269,7 @@ struct ForgeSandboxTests {
         )
         try await Task.sleep(for: .milliseconds(300))
         #expect(TestSandbox.boxProcesses().isEmpty, "the restarted engine killed the orphan")
+        await restarted.settled()
         #expect(TestSandbox.leftovers(of: restarted).isEmpty, "\(TestSandbox.leftovers(of: restarted))")
     }
 
@@ -324,6 +328,7 @@ struct ForgeSandboxTests {
             let failed = try await broken.execute(ExecutionRequest(language: catalog.runtimes[0].language, files: [probe]))
             #expect(failed.verdict == .internalError)
             #expect(!FileManager.default.fileExists(atPath: marker), "no unsandboxed fallback")
+            await broken.settled()
             #expect(TestSandbox.leftovers(of: broken).isEmpty)
 
             let actions = try await SQLAuditRepository(database: test.database).records(afterSeq: 0, limit: 100).map(\.action)

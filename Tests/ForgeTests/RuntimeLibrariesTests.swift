@@ -218,6 +218,7 @@ extension ForgeSandboxTests {
         )
         let javascript = try await engine.execute(ExecutionRequest(language: "javascript", files: [node], stdin: [], limits: LimitRequest()))
         #expect(javascript.verdict == .ok && javascript.run?.stdout == "64\n", "\(javascript.run?.stderr.suffix(400) ?? "")")
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
     }
 }

@@ -58,6 +58,7 @@ extension ForgeSandboxTests {
                 #expect(files["blkio.throttle.read_bps_device"]?.contains("\(disk.major):\(disk.minor) \(rate)") == true)
             }
         }
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
     }
 
@@ -75,6 +76,7 @@ extension ForgeSandboxTests {
         let hello = try SourceFile(name: "main.py", text: "print(open('/tmp/x', 'w').write('abc'))\n")
         let result = try await engine.execute(ExecutionRequest(language: "python", files: [hello], limits: LimitRequest(wallMilliseconds: 60_000)))
         #expect(result.verdict == .ok && result.run?.stdout == "3\n", "\(result.run?.setupFailure ?? result.run?.stderr ?? "")")
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
     }
 
@@ -108,6 +110,7 @@ extension ForgeSandboxTests {
         let hello = try SourceFile(name: "main.py", text: "print('on a partition')\n")
         let result = try await engine.execute(ExecutionRequest(language: "python", files: [hello], limits: LimitRequest(wallMilliseconds: 60_000)))
         #expect(result.verdict == .ok && result.run?.stdout == "on a partition\n", "\(result.run?.setupFailure ?? result.run?.stderr ?? "")")
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
     }
 
@@ -141,6 +144,7 @@ extension ForgeSandboxTests {
         #expect(!reason.isEmpty)
         let encoded = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
         #expect(!encoded.contains(reason), "the reason stays out of what the program's owner sees")
+        await engine.settled()
         #expect(TestSandbox.leftovers(of: engine).isEmpty)
     }
 
@@ -157,7 +161,8 @@ extension ForgeSandboxTests {
             engineDirectory = cgroups.v1Root("memory") + cgroups.enginePath(engine: engine.configuration.engineID)
             names = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
         }
-        for box in (try? FileManager.default.contentsOfDirectory(atPath: engineDirectory)) ?? [] {
+        let waiting = engine.pool.waiting.map(\.id)
+        for box in (try? FileManager.default.contentsOfDirectory(atPath: engineDirectory)) ?? [] where !waiting.contains(where: { box.contains($0) }) {
             let directory = engineDirectory + "/" + box
             guard !CgroupLocator.words(directory + "/cgroup.procs").isEmpty else { continue }
             // crun places the box's first process, then writes its limits

@@ -8,12 +8,14 @@ import Synchronization
 enum TestSandbox {
     static let root = "/run/talos/forge-test-\(ProcessInfo.processInfo.processIdentifier)"
 
-    static func engine(id: String, concurrency: Int = 2, workDirectory: String? = nil) throws -> SandboxEngine {
-        try SandboxEngine(
-            configuration: SandboxConfiguration(
-                stateDirectory: root + "/state-" + id, workDirectory: workDirectory ?? root + "/work-" + id, engineID: "test-" + id,
-                maximumConcurrentRuns: concurrency, policy: isEmulated ? emulatedPolicy : LimitPolicy()
-            ),
+    static func engine(id: String, concurrency: Int = 2, workDirectory: String? = nil, pool: Int = 0) throws -> SandboxEngine {
+        var configuration = SandboxConfiguration(
+            stateDirectory: root + "/state-" + id, workDirectory: workDirectory ?? root + "/work-" + id, engineID: "test-" + id,
+            maximumConcurrentRuns: concurrency, policy: isEmulated ? emulatedPolicy : LimitPolicy()
+        )
+        configuration.poolSize = pool
+        return try SandboxEngine(
+            configuration: configuration,
             catalog: try RuntimeCatalog.builtIn(),
             audit: nil,
             logger: Logger(label: "forge-test") { _ in SwiftLogNoOpLogHandler() }
@@ -36,7 +38,8 @@ enum TestSandbox {
     static func sharedEngine() throws -> SandboxEngine {
         try shared.withLock { engine in
             if let engine { return engine }
-            let created = try Self.engine(id: "shared")
+            // As a server runs it: boxes created ahead.
+            let created = try Self.engine(id: "shared", pool: 2)
             engine = created
             return created
         }
@@ -46,12 +49,14 @@ enum TestSandbox {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Hostile").path
     }
 
-    /// Live processes running as any uid of the boxes' host range. Zombies
-    /// (dead, waiting to be reaped by their parent) are reaped when they are
-    /// ours and never counted: they hold nothing but a process table entry.
+    /// Live processes running as any uid of the boxes' host range, but for
+    /// the waiting init of each box created ahead in a pool. Zombies (dead,
+    /// waiting to be reaped by their parent) are reaped when they are ours
+    /// and never counted: they hold nothing but a process table entry.
     static func boxProcesses() -> [Int] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int.init).filter { pid in
+        let waiting = Set(LiveEngines.waitingBoxes.map { Int($0.containerPID) })
+        return entries.compactMap(Int.init).filter { !waiting.contains($0) }.filter { pid in
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
                 !status.contains("State:\tZ") || reap(pid),
                 let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
@@ -69,8 +74,16 @@ enum TestSandbox {
         return false
     }
 
-    /// What this engine left: containers in its state, bundles, cgroups.
+    /// What this engine left: containers in its state, bundles, cgroups,
+    /// mounts; boxes waiting in its pool are not left over. Call after
+    /// ``SandboxEngine/settled()``.
     static func leftovers(of engine: SandboxEngine) -> [String] {
+        let waiting = engine.pool.waiting.map(\.id)
+        return everything(of: engine).filter { entry in !waiting.contains { entry.contains($0) } }
+    }
+
+    /// Everything of this engine's on the host, pooled boxes included.
+    static func everything(of engine: SandboxEngine) -> [String] {
         var found: [String] = []
         if let listed = try? HostProcess.run([engine.configuration.crunPath, "--root", engine.configuration.stateDirectory, "list", "-q"]) {
             found += listed.output.split(separator: "\n").map { "container \($0)" }

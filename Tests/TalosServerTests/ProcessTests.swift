@@ -62,12 +62,12 @@ extension TalosBinary {
         let copied = FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? []
         for entry in ["."] + copied {
             let place = directory + "/" + entry
-            var info = stat()
-            guard lstat(place, &info) == 0 else { throw TestSetupError("cannot stat \(place)") }
-            let kind = info.st_mode & S_IFMT
-            guard kind != S_IFLNK else { continue }
-            let executable = kind == S_IFDIR || info.st_mode & 0o100 != 0
-            guard chmod(place, executable ? 0o755 : 0o644) == 0 else { throw TestSetupError("cannot chmod \(place)") }
+            let attributes = try FileManager.default.attributesOfItem(atPath: place)
+            let kind = attributes[.type] as? FileAttributeType
+            guard kind != .typeSymbolicLink else { continue }
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
+            let executable = kind == .typeDirectory || mode & 0o100 != 0
+            try FileManager.default.setAttributes([.posixPermissions: executable ? 0o755 : 0o644], ofItemAtPath: place)
         }
         return directory + "/talos"
     }

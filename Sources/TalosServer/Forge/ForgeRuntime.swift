@@ -16,12 +16,14 @@ public enum ForgeRuntime {
     {
         let engineID = "\(role)-\(node)"
         let base = "/run/talos/\(engineID)"
+        var configuration = SandboxConfiguration(
+            stateDirectory: settings.sandboxStateDirectory ?? base + "/state",
+            workDirectory: settings.sandboxWorkDirectory ?? base + "/work", engineID: engineID,
+            maximumConcurrentRuns: settings.sandboxConcurrency, policy: settings.sandboxPolicy
+        )
+        configuration.poolSize = settings.sandboxPoolSize
         return try SandboxEngine(
-            configuration: SandboxConfiguration(
-                stateDirectory: settings.sandboxStateDirectory ?? base + "/state",
-                workDirectory: settings.sandboxWorkDirectory ?? base + "/work", engineID: engineID,
-                maximumConcurrentRuns: settings.sandboxConcurrency, policy: settings.sandboxPolicy
-            ),
+            configuration: configuration,
             catalog: try catalog(settings), audit: audit, logger: logger
         )
     }

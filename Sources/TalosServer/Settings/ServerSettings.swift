@@ -47,6 +47,8 @@ public struct ServerSettings: Sendable {
     /// An operator's runtimes catalog replacing the built-in one.
     public var runtimesFile: String?
     public var sandboxConcurrency = 4
+    /// Boxes created ahead per language asked for (`forge.pool_size`).
+    public var sandboxPoolSize = 2
     /// Identity: tokens, lockout, password hashing, registration.
     public var citadel = CitadelSettings()
     /// The execution queue: leases, quotas, retention, request sizes.
@@ -98,6 +100,7 @@ public struct ServerSettings: Sendable {
         settings.runtimesFile = config.string(forKey: "forge.runtimes_file")
         loadCitadel(config, into: &settings)
         settings.sandboxConcurrency = config.int(forKey: "forge.concurrency", default: 4)
+        settings.sandboxPoolSize = config.int(forKey: "forge.pool_size", default: 2)
         loadExecution(config, into: &settings)
         for (name, keyPath) in SandboxLimits.names {
             settings.sandboxPolicy.defaults[keyPath: keyPath] = config.int(
@@ -243,6 +246,9 @@ public struct ServerSettings: Sendable {
         }
         guard (1...256).contains(sandboxConcurrency) else {
             throw ServerError.invalidConfiguration("forge.concurrency must be 1–256")
+        }
+        guard (0...16).contains(sandboxPoolSize) else {
+            throw ServerError.invalidConfiguration("forge.pool_size must be 0–16")
         }
         var citadel = citadel
         citadel.maximumSuperAdmins = maximumSuperAdmins
